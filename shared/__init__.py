@@ -1,0 +1,1 @@
+"""The library the dispatcher, fetcher, loader and the embedded runner share."""
