@@ -1,0 +1,20 @@
+"""Trade sources. `make_source(settings)` is the one place that turns settings into a TradeSource."""
+
+from __future__ import annotations
+
+from shared.clock import Clock
+from shared.settings import Settings
+from shared.sources.limiter import RateLimiter
+from shared.tradesource import TradeSource
+
+
+def make_source(settings: Settings, *, base_url: str | None = None, clock: Clock | None = None) -> TradeSource:
+    if settings.trade_source == "dome":
+        from shared.sources.dome import DomeSource
+
+        key = settings.dome_api_key.get_secret_value() if settings.dome_api_key else None
+        return DomeSource(
+            base_url or settings.dome_api_base_url, key, RateLimiter(settings.rate_windows(), clock=clock),
+            timeout=settings.http_timeout_seconds, max_attempts=settings.http_max_attempts, clock=clock,
+        )
+    raise ValueError(f"TRADE_SOURCE={settings.trade_source!r} is not available in this build")

@@ -1,0 +1,209 @@
+"""`backfill`: the embedded pipeline on one machine (local folder + DuckDB).
+
+    backfill run --wallets FILE --db PATH [--workers N]
+    backfill status --db PATH
+    backfill dead-letters list|replay --db PATH
+    backfill demo
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from shared.embedded.progress import ProgressView
+from shared.embedded.runner import EmbeddedRunner, RunConfig
+from shared.embedded.wallets_file import import_wallets
+from shared.errors import PipelineError
+from shared.handlers.fetch import FetchBudget
+from shared.objectstore import LocalObjectStore
+from shared.settings import Settings
+from shared.sources import make_source
+from shared.warehouse.duckdb import DuckDBWarehouse
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+letters_app = typer.Typer(no_args_is_help=True, help="Inspect and replay dead letters.")
+app.add_typer(letters_app, name="dead-letters")
+console = Console(stderr=True)
+
+DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB file (created if missing).")]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(db: Path) -> None:
+    log_path = db.with_suffix(".log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def new_run_id() -> str:
+    return "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def open_warehouse(db: Path) -> DuckDBWarehouse:
+    try:
+        warehouse = DuckDBWarehouse(db)
+    except PipelineError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    warehouse.ensure_schema()
+    return warehouse
+
+
+def execute_run(runner: EmbeddedRunner, quiet: bool = False) -> int:
+    """Run with a live progress display; Ctrl-C stops cleanly (and a kill loses nothing either)."""
+    view = ProgressView(runner, console, quiet=quiet)
+    try:
+        with view:
+            runner.run(on_tick=view.tick)
+    except KeyboardInterrupt:
+        runner.stop()
+        console.print("[yellow]interrupted: everything committed is kept; run again to resume[/yellow]")
+        return 130
+    except PipelineError as exc:
+        console.print(f"[red]stopped: {exc}[/red]")
+        return 2
+    finally:
+        runner.source.close()
+    return 0
+
+
+def build_runner(settings: Settings, db: Path, workers: int, run_id: str, base_url: str | None = None,
+                 dispatch: bool = True, budget: FetchBudget | None = None) -> EmbeddedRunner:
+    warehouse = open_warehouse(db)
+    store = LocalObjectStore(db.parent / f"{db.stem}-parts")
+    config = RunConfig(run_id=run_id, workers=workers, dispatch=dispatch,
+                       max_attempts=settings.max_delivery_attempts,
+                       **({"budget": budget} if budget else {}))
+    return EmbeddedRunner(config, source=make_source(settings, base_url=base_url), warehouse=warehouse, store=store)
+
+
+@app.command()
+def run(
+    wallets: Annotated[Path, typer.Option("--wallets", exists=True, dir_okay=False, help="One address per line.")],
+    db: DbOption,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id for wallets not started yet.")] = None,
+) -> None:
+    """Back-fill every trade of the wallets in FILE into the DuckDB file; resumable after any stop."""
+    settings = _settings()
+    _setup_logging(db)
+    runner = build_runner(settings, db, workers, run_id or new_run_id())
+    imported = import_wallets(wallets, runner.warehouse, runner.dead_letters)
+    console.print(f"wallets file: {imported.valid} valid ({imported.added} new), "
+                  f"{len(imported.invalid)} invalid (dead-lettered), {imported.blank_or_comment} blank/comment")
+    for letter in imported.invalid:
+        console.print(f"  [yellow]invalid[/yellow] {letter.error}")
+    code = execute_run(runner)
+    print_status(runner.warehouse)
+    raise typer.Exit(code)
+
+
+def print_status(warehouse: DuckDBWarehouse) -> None:
+    status = warehouse.status(datetime.now(UTC), 0)
+    table = Table(title="backfill status", show_header=False)
+    table.add_row("wallets", str(status.wallets_total))
+    for name, count in status.by_status.items():
+        table.add_row(f"  {name}", str(count))
+    table.add_row("trades", f"{status.trades:,}")
+    table.add_row("in flight", str(status.in_flight))
+    table.add_row("dead letters", str(status.dead_letters))
+    table.add_row("newest load", str(status.newest_load or "-"))
+    Console().print(table)
+
+
+@app.command()
+def status(db: DbOption) -> None:
+    """Wallets by status, trades loaded, dead letters."""
+    warehouse = open_warehouse(db)
+    print_status(warehouse)
+
+
+@letters_app.command("list")
+def letters_list(db: DbOption, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every dead letter with its reason (replayed ones marked)."""
+    from shared.deadletters import DuckDBDeadLetters
+
+    warehouse = open_warehouse(db)
+    letters = DuckDBDeadLetters(warehouse.con, warehouse.lock, lambda: datetime.now(UTC)).all()
+    if as_json:
+        for letter, replayed in letters:
+            print(json.dumps({**letter.model_dump(), "replayed_at": str(replayed) if replayed else None}))
+        return
+    table = Table(title=f"{sum(1 for _, r in letters if r is None)} pending dead letters")
+    for col in ("wallet", "error_class", "error", "attempts", "replayed"):
+        table.add_column(col)
+    for letter, replayed in letters:
+        table.add_row(letter.wallet or "-", letter.error_class, letter.error[:100], str(letter.attempts),
+                      str(replayed or ""))
+    Console().print(table)
+
+
+@letters_app.command("replay")
+def letters_replay(
+    db: DbOption,
+    error_class: Annotated[str | None, typer.Option("--error-class")] = None,
+    wallet: Annotated[str | None, typer.Option("--wallet")] = None,
+    max_letters: Annotated[int, typer.Option("--max", min=1)] = 1000,
+    dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 8,
+) -> None:
+    """Put dead letters back on their queue and run until they are done (or dead again)."""
+    from shared.handlers.replay import replay_dead_letters
+
+    settings = _settings()
+    _setup_logging(db)
+    runner = build_runner(settings, db, workers, new_run_id(), dispatch=False)
+    result = replay_dead_letters(dead_letters=runner.dead_letters, publisher=runner.bus, warehouse=runner.warehouse,
+                                 clock=runner.clock, error_class=error_class, wallet=wallet,
+                                 max_letters=max_letters, dry_run=dry_run)
+    verb = "would replay" if dry_run else "replaying"
+    console.print(f"{verb} {len(result.replayed)} dead letters")
+    if dry_run or not result.replayed:
+        raise typer.Exit(0)
+    code = execute_run(runner)
+    print_status(runner.warehouse)
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo's DuckDB file goes.")] = Path(".demo"),
+    size: Annotated[int, typer.Option("--size", help="Ordinary wallets in the simulated universe.")] = 40,
+    whale_trades: Annotated[int, typer.Option("--whale-trades")] = 250_000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 8,
+    faults: Annotated[bool, typer.Option("--faults/--no-faults")] = True,
+) -> None:
+    """Simulate the API (faults on), back-fill it into a fresh DuckDB file, check it row for row."""
+    from shared.embedded.demo import run_demo
+
+    raise typer.Exit(run_demo(directory, size=size, whale_trades=whale_trades, seed=seed, workers=workers,
+                              faults=faults, console=console))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,88 @@
+"""dispatch(): one WalletTask per unchecked wallet, idempotent and bounded (DESIGN rule 11).
+
+Cloud Scheduler calls it every 30 minutes, at least once: a wallet inside its lease (dispatched and
+not finished) is not sent again, and one call sends at most `max_in_flight` minus what is in flight.
+Unfinished wallets resume from the end of their committed chain of parts, in their own run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from shared.clock import Clock
+from shared.deadletters import DeadLetterQueue
+from shared.errors import InvalidWallet
+from shared.handlers.chain import chain_state
+from shared.messages import DeadLetter, WalletTask
+from shared.publisher import WALLETS, Publisher, publish_message
+from shared.wallets import normalize_wallet
+from shared.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+PARKED = timedelta(days=3650)  # an invalid address stays out of dispatch until its letter is replayed
+CHUNK = 500
+
+
+@dataclass
+class DispatchResult:
+    published: list[WalletTask] = field(default_factory=list)
+    dead_lettered: list[DeadLetter] = field(default_factory=list)
+    in_flight_before: int = 0
+
+
+def dispatch(
+    *,
+    warehouse: Warehouse,
+    publisher: Publisher,
+    dead_letters: DeadLetterQueue,
+    clock: Clock,
+    run_id: str,
+    source: str,
+    mode: str = "backfill",
+    max_in_flight: int,
+    lease_seconds: int,
+) -> DispatchResult:
+    if mode not in ("backfill", "incremental"):
+        raise ValueError(f"mode must be 'backfill' or 'incremental', not {mode!r}")
+    now = clock.now()
+    result = DispatchResult(in_flight_before=warehouse.in_flight(now, lease_seconds))
+    room = max(0, max_in_flight - result.in_flight_before)
+    if room == 0:
+        return result
+    leased: list[tuple[str, str]] = []
+    for cand in warehouse.candidates(now, lease_seconds, mode, room):
+        try:
+            wallet = normalize_wallet(cand.wallet)
+        except InvalidWallet as exc:
+            task_text = WalletTask(run_id=run_id, wallet=cand.wallet[:200] or "?", source=source).encode().decode()
+            letter = DeadLetter(topic=WALLETS, data=task_text, error_class=exc.error_class, error=exc.message,
+                                wallet=cand.wallet)
+            dead_letters.put(letter)
+            warehouse.lease([(cand.wallet, run_id)], now, now + PARKED, reason="dead_letter")
+            result.dead_lettered.append(letter)
+            continue
+        task = _task_for(cand, wallet, run_id, source, mode, warehouse)
+        publish_message(publisher, WALLETS, task)
+        result.published.append(task)
+        leased.append((wallet, task.run_id))
+        if len(leased) >= CHUNK:
+            warehouse.lease(leased, now, now + timedelta(seconds=lease_seconds), reason="in_flight")
+            leased = []
+    if leased:
+        warehouse.lease(leased, now, now + timedelta(seconds=lease_seconds), reason="in_flight")
+    log.info("dispatched %d wallets (%d dead-lettered)", len(result.published), len(result.dead_lettered),
+             extra={"run_id": run_id})
+    return result
+
+
+def _task_for(cand, wallet: str, run_id: str, source: str, mode: str, warehouse: Warehouse) -> WalletTask:  # type: ignore[no-untyped-def]
+    if mode == "incremental":
+        # Re-walk from the newest trade loaded (inclusive): the boundary second is merged, not duplicated.
+        return WalletTask(run_id=run_id, wallet=wallet, since=cand.newest_trade_epoch, source=source)
+    if cand.run_id and cand.status == "in_progress":
+        state = chain_state(warehouse.segments([(wallet, cand.run_id)]))
+        return WalletTask(run_id=cand.run_id, wallet=wallet, part=state.resume_part, cursor=state.resume_cursor,
+                          source=source)
+    return WalletTask(run_id=run_id, wallet=wallet, source=source)

@@ -1,0 +1,54 @@
+"""Settings, read once from the environment (and .env) and validated at start-up.
+
+Nothing here runs at import time: services call `Settings()` in their lifespan, the CLI in its
+command. Each field's description names the variable, so a failed validation says what to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.sources.limiter import TIERS, Window
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    trade_source: Literal["dome", "polymarket"] = Field("dome", description="TRADE_SOURCE: which API to page")
+    dome_api_base_url: str = Field("https://api.domeapi.io/v1", description="DOME_API_BASE_URL")
+    dome_api_key: SecretStr | None = Field(None, description="DOME_API_KEY: Bearer key (never logged)")
+    dome_tier: Literal["free", "dev", "pro", "custom"] = Field("dev", description="DOME_TIER: the key's limits")
+    dome_rate_per_second: int | None = Field(None, ge=1, description="DOME_RATE_PER_SECOND: custom 1 s window")
+    dome_rate_per_10s: int | None = Field(None, ge=1, description="DOME_RATE_PER_10S: custom 10 s window")
+    http_timeout_seconds: float = Field(30.0, gt=0, description="HTTP_TIMEOUT_SECONDS: one API request")
+    http_max_attempts: int = Field(6, ge=1, le=20, description="HTTP_MAX_ATTEMPTS: per request, with back-off")
+
+    fetch_budget_seconds: float = Field(
+        240.0, gt=0, le=540, description="FETCH_BUDGET_SECONDS: stop a part after this long (ack deadline 300 s)"
+    )
+    fetch_max_pages: int = Field(100, ge=1, description="FETCH_MAX_PAGES: pages per part file")
+
+    loader_flush_files: int = Field(50, ge=1, description="LOADER_FLUSH_FILES: files per load batch")
+    loader_flush_seconds: float = Field(20.0, gt=0, description="LOADER_FLUSH_SECONDS: longest wait to fill a batch")
+
+    lease_seconds: int = Field(6 * 3600, ge=60, description="LEASE_SECONDS: a dispatched wallet is not re-sent")
+    max_in_flight: int = Field(2000, ge=1, description="MAX_IN_FLIGHT: wallets dispatched and not finished")
+    max_delivery_attempts: int = Field(5, ge=1, description="MAX_DELIVERY_ATTEMPTS: embedded bus, then dead letter")
+
+    @model_validator(mode="after")
+    def _custom_tier_needs_numbers(self) -> Settings:
+        if self.dome_tier == "custom" and not (self.dome_rate_per_second or self.dome_rate_per_10s):
+            raise ValueError("DOME_TIER=custom needs DOME_RATE_PER_SECOND and/or DOME_RATE_PER_10S")
+        return self
+
+    def rate_windows(self) -> tuple[Window, ...]:
+        """The tier's windows, narrowed by any explicit per-instance numbers (terraform sets those)."""
+        base = {w.seconds: w.limit for w in TIERS.get(self.dome_tier, ())}
+        if self.dome_rate_per_second:
+            base[1.0] = self.dome_rate_per_second
+        if self.dome_rate_per_10s:
+            base[10.0] = self.dome_rate_per_10s
+        return tuple(Window(limit, seconds) for seconds, limit in sorted(base.items()))
