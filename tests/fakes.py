@@ -1,0 +1,62 @@
+"""Fakes at the edges only: a trade source that behaves like a paged API (cursor, failures on cue)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from shared.errors import PipelineError
+from shared.tradesource import Page, SourceStats
+from shared.trades import dome_trade_key, iso_timestamp
+
+
+def dome_raw(wallet: str, i: int, *, log_index: bool = True) -> dict[str, Any]:
+    """Row i of a wallet, newest first; every third row shares its transaction with the next."""
+    tx = i // 3
+    raw = {
+        "tx_hash": f"0x{tx:064x}", "order_hash": f"0x{i:064x}", "user": wallet, "token_id": str(10**76 + i),
+        "token_label": "Yes", "side": "BUY" if i % 2 else "SELL", "market_slug": "m", "title": "t",
+        "condition_id": "0x" + "c" * 64, "shares": 1_000_000 + i, "shares_normalized": (1_000_000 + i) / 1e6,
+        "price": 0.5, "block_number": 100_000 - tx, "log_index": i % 3 if log_index else None,
+        "timestamp": 1_700_000_000 - tx, "taker": "0x" + "e" * 40,
+    }
+    return raw
+
+
+def canonical(wallet: str, raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "wallet_address": wallet, "source": "dome", "trade_key": dome_trade_key(wallet, raw),
+        **{k: v for k, v in raw.items() if k != "timestamp"}, "timestamp": iso_timestamp(raw["timestamp"]),
+    }
+
+
+class FakeTradeSource:
+    """Pages of `page_size` rows from an integer cursor; `fail` maps wallet -> exception to raise."""
+
+    name = "dome"
+
+    def __init__(self, counts: dict[str, int], page_size: int = 10, fail: dict[str, PipelineError] | None = None):
+        self.counts = counts
+        self.page_size = page_size
+        self.fail = fail or {}
+        self.stats = SourceStats()
+        self.requests: list[tuple[str, str | None]] = []
+
+    def close(self) -> None:
+        pass
+
+    def pages(self, wallet: str, cursor: str | None = None, since: int | None = None,
+              until: int | None = None) -> Iterator[Page]:
+        start = int(cursor or 0)
+        while True:
+            self.requests.append((wallet, cursor))
+            self.stats.requests += 1
+            if wallet in self.fail:
+                raise self.fail[wallet]
+            n = self.counts.get(wallet, 0)
+            rows = [canonical(wallet, dome_raw(wallet, i)) for i in range(start, min(start + self.page_size, n))]
+            start += self.page_size
+            cursor = str(start) if start < n else None
+            yield Page(rows, cursor)
+            if cursor is None:
+                return

@@ -1,0 +1,52 @@
+"""The embedded bus keeps Pub/Sub's delivery rules: redeliver with back-off, dead-letter after N."""
+
+from shared.clock import FakeClock
+from shared.embedded.bus import Bus
+from shared.errors import SourceUnavailable
+from shared.messages import DeadLetter
+
+
+class RecordingLetters:
+    def __init__(self):
+        self.letters: list[DeadLetter] = []
+
+    def put(self, letter):
+        self.letters.append(letter)
+
+
+def test_nacked_message_comes_back_after_growing_backoff_then_dead_letters_with_reason():
+    clock = FakeClock()
+    letters = RecordingLetters()
+    bus = Bus(letters, clock=clock, max_attempts=4, min_backoff=1, max_backoff=3)
+    bus.publish("wallets", b'{"v":1}', {"wallet": "0xabc"})
+    due_times = []
+    for _ in range(4):
+        d = None
+        while d is None:
+            d = bus.get("wallets", timeout=0)
+            if d is None:
+                clock.advance(0.25)
+        due_times.append(clock.monotonic())
+        bus.nack(d, SourceUnavailable("HTTP 503 from the API"))
+    gaps = [b - a for a, b in zip(due_times, due_times[1:], strict=False)]
+    assert gaps == sorted(gaps) and gaps[0] >= 1 and max(gaps) <= 3.25
+    assert bus.get("wallets", timeout=0) is None and bus.idle()
+    [letter] = letters.letters
+    assert (letter.error_class, letter.attempts, letter.wallet) == ("SourceUnavailable", 4, "0xabc")
+    assert "503" in letter.error and letter.data == '{"v":1}'
+
+
+def test_ack_removes_and_idle_tracks_outstanding():
+    bus = Bus(RecordingLetters(), clock=FakeClock())
+    bus.publish("files", b"x", {})
+    d = bus.get("files", timeout=0)
+    assert not bus.idle()
+    bus.ack(d)
+    assert bus.idle()
+
+
+def test_batch_get_returns_what_is_due():
+    bus = Bus(RecordingLetters(), clock=FakeClock())
+    for i in range(5):
+        bus.publish("files", str(i).encode(), {})
+    assert [d.data for d in bus.get_batch("files", 3, 0)] == [b"0", b"1", b"2"]
