@@ -52,3 +52,28 @@ class Settings(BaseSettings):
         if self.dome_rate_per_10s:
             base[10.0] = self.dome_rate_per_10s
         return tuple(Window(limit, seconds) for seconds, limit in sorted(base.items()))
+
+
+class CloudSettings(Settings):
+    """What every Cloud Run service reads on top of the pipeline settings."""
+
+    gcp_project: str = Field(description="GCP_PROJECT: the project of the topics, bucket and datasets")
+    gcs_bucket: str = Field(description="GCS_BUCKET: where the part files go")
+    bq_dataset: str = Field("polymarket", description="BQ_DATASET: trades, checkpoints, leases")
+    bq_staging_dataset: str = Field("polymarket_staging", description="BQ_STAGING_DATASET: per-batch staging")
+    bq_location: str | None = Field(None, description="BQ_LOCATION: dataset location (e.g. US)")
+    oidc_audience: str | None = Field(None, description="OIDC_AUDIENCE: verify push/scheduler tokens if set")
+    log_level: str = Field("INFO", description="LOG_LEVEL")
+    bigquery_api_endpoint: str | None = Field(None, description="BIGQUERY_API_ENDPOINT: emulator endpoint")
+
+
+class DispatcherSettings(CloudSettings):
+    traders_table: str | None = Field(None, description="TRADERS_TABLE: project.dataset.table of wallets")
+
+
+class FetcherSettings(CloudSettings):
+    pass
+
+
+class LoaderSettings(CloudSettings):
+    pass

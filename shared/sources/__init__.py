@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.clock import Clock
-from shared.settings import Settings
 from shared.sources.limiter import RateLimiter
 from shared.tradesource import TradeSource
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 
 def make_source(settings: Settings, *, base_url: str | None = None, clock: Clock | None = None) -> TradeSource:

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
-from shared.errors import PermanentError, SystemicError, TransientError
+from shared.errors import PermanentError, SystemicError, TransientError, WarehouseUnavailable
 from shared.messages import FileReady
 from shared.trades import COLUMN_NAMES, COLUMNS, INGESTED_AT
 from shared.warehouse import Candidate, CheckpointUpdate, Segment, Status
@@ -105,7 +105,10 @@ class DuckDBWarehouse:
         self.lock = threading.RLock()
 
     def cursor(self) -> Any:
-        return self.con.cursor()
+        try:
+            return self.con.cursor()
+        except duckdb.ConnectionException as exc:
+            raise WarehouseUnavailable(f"the DuckDB file {self.path} is not open: {exc}") from None
 
     def close(self) -> None:
         self.con.close()

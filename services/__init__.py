@@ -1,0 +1,1 @@
+"""The three Cloud Run services: thin FastAPI apps over the shared handlers."""

@@ -1,0 +1,1 @@
+"""The dispatcher: what Cloud Scheduler calls. Publishes one WalletTask per unchecked wallet."""

@@ -1,0 +1,1 @@
+"""The loader: receives FileReady pushes, batches them, merges each batch in one transaction."""

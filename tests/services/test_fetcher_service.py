@@ -1,0 +1,91 @@
+"""The fetcher over HTTP: status codes per DESIGN rules 4, 8 and 12."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.fetcher.app import create_app
+from shared.errors import AuthFailure, InvalidWallet, SourceUnavailable
+from shared.messages import FileReady, WalletTask, decode
+from shared.publisher import FILES, WALLETS
+from shared.push import envelope
+from shared.settings import FetcherSettings
+from tests.fakes import FakeTradeSource
+
+W = "0x" + "a" * 40
+
+
+@pytest.fixture
+def make_client(store, publisher, letters, clock):
+    def make(source, **settings):
+        s = FetcherSettings(gcp_project="p", gcs_bucket="b", fetch_max_pages=2, **settings)
+        app = create_app(s, publisher=publisher, store=store, source=source, dead_letters=letters, clock=clock)
+        return TestClient(app)
+
+    return make
+
+
+def push(client, task: WalletTask | bytes, attempt=1):
+    data = task if isinstance(task, bytes) else task.encode()
+    return client.post("/", json=envelope(data, {"wallet": W}, delivery_attempt=attempt))
+
+
+def test_success_is_204_after_file_ready_and_continuation_are_published(make_client, publisher, store):
+    with make_client(FakeTradeSource({W: 35})) as client:
+        response = push(client, WalletTask(run_id="r", wallet=W))
+    assert response.status_code == 204
+    [ready] = [decode(FileReady, d) for d in publisher.on(FILES)]
+    assert (ready.rows, ready.final) == (20, False) and store.exists(store.name_from_uri(ready.uri))
+    [cont] = [decode(WalletTask, d) for d in publisher.on(WALLETS)]
+    assert (cont.part, cont.cursor) == (1, "20")
+
+
+def test_transient_failure_is_503_and_nothing_is_published(make_client, publisher, letters):
+    source = FakeTradeSource({W: 5}, fail={W: SourceUnavailable("HTTP 503 from the API")})
+    with make_client(source) as client:
+        assert push(client, WalletTask(run_id="r", wallet=W)).status_code == 503
+    assert publisher.messages == [] and letters.letters == []
+
+
+def test_systemic_failure_is_503_and_never_dead_letters(make_client, letters, caplog):
+    source = FakeTradeSource({W: 5}, fail={W: AuthFailure("401 from the API, the key was rejected")})
+    with make_client(source) as client:
+        assert push(client, WalletTask(run_id="r", wallet=W)).status_code == 503
+    assert letters.letters == []
+    assert any(r.levelname == "ERROR" and "key was rejected" in r.getMessage() for r in caplog.records)
+
+
+def test_permanent_failure_dead_letters_with_reason_then_204(make_client, letters):
+    source = FakeTradeSource({W: 5}, fail={W: InvalidWallet("400 from the API: invalid user address")})
+    with make_client(source) as client:
+        assert push(client, WalletTask(run_id="r", wallet=W)).status_code == 204
+    [letter] = letters.letters
+    assert letter.error_class == "InvalidWallet" and "invalid user address" in letter.error
+    assert decode(WalletTask, letter.data.encode()).wallet == W  # the original message is kept
+
+
+def test_invalid_address_in_a_task_is_dead_lettered(make_client, letters):
+    with make_client(FakeTradeSource({})) as client:
+        assert push(client, WalletTask(run_id="r", wallet="0x123")).status_code == 204
+    assert letters.letters[0].error_class == "InvalidWallet"
+
+
+def test_unknown_message_version_is_dead_lettered_not_retried(make_client, letters):
+    with make_client(FakeTradeSource({})) as client:
+        assert push(client, b'{"v": 9, "run_id": "r", "wallet": "x"}').status_code == 204
+    assert letters.letters[0].error_class == "InvalidMessage" and "version 9" in letters.letters[0].error
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"message": {}}', b'{"message": {"data": "%%%", "messageId": "1"}}'])
+def test_malformed_envelope_is_400(make_client, body, publisher, letters):
+    with make_client(FakeTradeSource({})) as client:
+        response = client.post("/", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "envelope" in response.json()["message"] or "base64" in response.text
+    assert publisher.messages == [] and letters.letters == []
+
+
+def test_with_an_audience_configured_calls_without_a_valid_token_are_401(make_client):
+    with make_client(FakeTradeSource({W: 1}), oidc_audience="https://fetcher") as client:
+        assert push(client, WalletTask(run_id="r", wallet=W)).status_code == 401
+        garbage = client.post("/", json=envelope(b"{}"), headers={"Authorization": "Bearer not-a-jwt"})
+        assert garbage.status_code == 401
+        assert client.get("/healthz").status_code == 200
