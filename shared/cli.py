@@ -1,9 +1,9 @@
 """`backfill`: the embedded pipeline on one machine (local folder + DuckDB).
 
-    backfill run --wallets FILE --db PATH [--workers N]
-    backfill status --db PATH
-    backfill dead-letters list|replay --db PATH
-    backfill demo
+backfill run --wallets FILE --db PATH [--workers N]
+backfill status --db PATH
+backfill dead-letters list|replay --db PATH
+backfill demo
 """
 
 from __future__ import annotations
@@ -88,13 +88,24 @@ def execute_run(runner: EmbeddedRunner, quiet: bool = False) -> int:
     return 0
 
 
-def build_runner(settings: Settings, db: Path, workers: int, run_id: str, base_url: str | None = None,
-                 dispatch: bool = True, budget: FetchBudget | None = None) -> EmbeddedRunner:
+def build_runner(
+    settings: Settings,
+    db: Path,
+    workers: int,
+    run_id: str,
+    base_url: str | None = None,
+    dispatch: bool = True,
+    budget: FetchBudget | None = None,
+) -> EmbeddedRunner:
     warehouse = open_warehouse(db)
     store = LocalObjectStore(db.parent / f"{db.stem}-parts")
-    config = RunConfig(run_id=run_id, workers=workers, dispatch=dispatch,
-                       max_attempts=settings.max_delivery_attempts,
-                       **({"budget": budget} if budget else {}))
+    config = RunConfig(
+        run_id=run_id,
+        workers=workers,
+        dispatch=dispatch,
+        max_attempts=settings.max_delivery_attempts,
+        **({"budget": budget} if budget else {}),
+    )
     return EmbeddedRunner(config, source=make_source(settings, base_url=base_url), warehouse=warehouse, store=store)
 
 
@@ -110,8 +121,10 @@ def run(
     _setup_logging(db)
     runner = build_runner(settings, db, workers, run_id or new_run_id())
     imported = import_wallets(wallets, runner.warehouse, runner.dead_letters)
-    console.print(f"wallets file: {imported.valid} valid ({imported.added} new), "
-                  f"{len(imported.invalid)} invalid (dead-lettered), {imported.blank_or_comment} blank/comment")
+    console.print(
+        f"wallets file: {imported.valid} valid ({imported.added} new), "
+        f"{len(imported.invalid)} invalid (dead-lettered), {imported.blank_or_comment} blank/comment"
+    )
     for letter in imported.invalid:
         console.print(f"  [yellow]invalid[/yellow] {letter.error}")
     code = execute_run(runner)
@@ -154,8 +167,9 @@ def letters_list(db: DbOption, as_json: Annotated[bool, typer.Option("--json")] 
     for col in ("wallet", "error_class", "error", "attempts", "replayed"):
         table.add_column(col)
     for letter, replayed in letters:
-        table.add_row(letter.wallet or "-", letter.error_class, letter.error[:100], str(letter.attempts),
-                      str(replayed or ""))
+        table.add_row(
+            letter.wallet or "-", letter.error_class, letter.error[:100], str(letter.attempts), str(replayed or "")
+        )
     Console().print(table)
 
 
@@ -174,9 +188,16 @@ def letters_replay(
     settings = _settings()
     _setup_logging(db)
     runner = build_runner(settings, db, workers, new_run_id(), dispatch=False)
-    result = replay_dead_letters(dead_letters=runner.dead_letters, publisher=runner.bus, warehouse=runner.warehouse,
-                                 clock=runner.clock, error_class=error_class, wallet=wallet,
-                                 max_letters=max_letters, dry_run=dry_run)
+    result = replay_dead_letters(
+        dead_letters=runner.dead_letters,
+        publisher=runner.bus,
+        warehouse=runner.warehouse,
+        clock=runner.clock,
+        error_class=error_class,
+        wallet=wallet,
+        max_letters=max_letters,
+        dry_run=dry_run,
+    )
     verb = "would replay" if dry_run else "replaying"
     console.print(f"{verb} {len(result.replayed)} dead letters")
     if dry_run or not result.replayed:
@@ -198,8 +219,11 @@ def demo(
     """Simulate the API (faults on), back-fill it into a fresh DuckDB file, check it row for row."""
     from shared.embedded.demo import run_demo
 
-    raise typer.Exit(run_demo(directory, size=size, whale_trades=whale_trades, seed=seed, workers=workers,
-                              faults=faults, console=console))
+    raise typer.Exit(
+        run_demo(
+            directory, size=size, whale_trades=whale_trades, seed=seed, workers=workers, faults=faults, console=console
+        )
+    )
 
 
 def main() -> None:

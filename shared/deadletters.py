@@ -56,22 +56,45 @@ class DuckDBDeadLetters:
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
                    ON CONFLICT (id) DO UPDATE SET error = excluded.error, attempts = excluded.attempts,
                        failed_at = excluded.failed_at, replayed_at = NULL""",
-                [letter_id(letter), letter.topic, letter.data, json.dumps(letter.attributes), letter.error_class,
-                 letter.error, letter.wallet, letter.attempts, self._now()],
+                [
+                    letter_id(letter),
+                    letter.topic,
+                    letter.data,
+                    json.dumps(letter.attributes),
+                    letter.error_class,
+                    letter.error,
+                    letter.wallet,
+                    letter.attempts,
+                    self._now(),
+                ],
             )
 
     def pull(self, max_letters: int) -> list[HeldLetter]:
         return list(self._pending(max_letters))
 
     def _pending(self, limit: int) -> Iterator[HeldLetter]:
-        rows = self._con.cursor().execute(
-            """SELECT id, topic, data, attributes, error_class, error, wallet, attempts FROM dead_letters
+        rows = (
+            self._con.cursor()
+            .execute(
+                """SELECT id, topic, data, attributes, error_class, error, wallet, attempts FROM dead_letters
                WHERE replayed_at IS NULL ORDER BY failed_at, id LIMIT ?""",
-            [limit],
-        ).fetchall()
+                [limit],
+            )
+            .fetchall()
+        )
         for id_, topic, data, attrs, error_class, error, wallet, attempts in rows:
-            yield HeldLetter(id_, DeadLetter(topic=topic, data=data, attributes=json.loads(attrs or "{}"),
-                                             error_class=error_class, error=error, wallet=wallet, attempts=attempts))
+            yield HeldLetter(
+                id_,
+                DeadLetter(
+                    topic=topic,
+                    data=data,
+                    attributes=json.loads(attrs or "{}"),
+                    error_class=error_class,
+                    error=error,
+                    wallet=wallet,
+                    attempts=attempts,
+                ),
+            )
 
     def ack(self, handles: list[str]) -> None:
         if not handles:
@@ -82,13 +105,25 @@ class DuckDBDeadLetters:
             )
 
     def depth(self) -> int:
-        return int(self._con.cursor().execute(
-            "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").fetchone()[0])
+        return int(
+            self._con.cursor().execute("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").fetchone()[0]
+        )
 
     def all(self) -> list[tuple[DeadLetter, datetime | None]]:
-        rows = self._con.cursor().execute(
-            """SELECT topic, data, attributes, error_class, error, wallet, attempts, replayed_at
+        rows = (
+            self._con.cursor()
+            .execute(
+                """SELECT topic, data, attributes, error_class, error, wallet, attempts, replayed_at
                FROM dead_letters ORDER BY failed_at, id"""
-        ).fetchall()
-        return [(DeadLetter(topic=t, data=d, attributes=json.loads(a or "{}"), error_class=c, error=e, wallet=w,
-                            attempts=n), r) for t, d, a, c, e, w, n, r in rows]
+            )
+            .fetchall()
+        )
+        return [
+            (
+                DeadLetter(
+                    topic=t, data=d, attributes=json.loads(a or "{}"), error_class=c, error=e, wallet=w, attempts=n
+                ),
+                r,
+            )
+            for t, d, a, c, e, w, n, r in rows
+        ]

@@ -88,9 +88,7 @@ def decode(model: type[M], data: bytes | str) -> M:
         raise InvalidMessage(f"{model.__name__}: body must be a JSON object, got {type(raw).__name__}")
     version = raw.get("v")
     if version != VERSION:
-        raise InvalidMessage(
-            f"{model.__name__}: unknown message version {version!r} (this build reads v{VERSION})"
-        )
+        raise InvalidMessage(f"{model.__name__}: unknown message version {version!r} (this build reads v{VERSION})")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

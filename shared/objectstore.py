@@ -97,4 +97,4 @@ class LocalObjectStore:
         prefix = self.root.as_uri() + "/"
         if not uri.startswith(prefix):
             raise ValueError(f"{uri!r} is not in this store ({prefix})")
-        return uri[len(prefix):]
+        return uri[len(prefix) :]

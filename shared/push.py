@@ -57,12 +57,23 @@ def parse_push(body: bytes) -> Push:
     return Push(data, env.message.attributes, env.message.message_id, env.subscription, env.delivery_attempt)
 
 
-def envelope(data: bytes, attributes: dict[str, str] | None = None, message_id: str = "1",
-             subscription: str = "projects/p/subscriptions/s", delivery_attempt: int | None = None) -> dict:
+def envelope(
+    data: bytes,
+    attributes: dict[str, str] | None = None,
+    message_id: str = "1",
+    subscription: str = "projects/p/subscriptions/s",
+    delivery_attempt: int | None = None,
+) -> dict:
     """Build an envelope as Pub/Sub would (for tests and local tools)."""
-    body: dict = {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes or {},
-                              "messageId": message_id, "publishTime": "2026-01-01T00:00:00Z"},
-                  "subscription": subscription}
+    body: dict = {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": attributes or {},
+            "messageId": message_id,
+            "publishTime": "2026-01-01T00:00:00Z",
+        },
+        "subscription": subscription,
+    }
     if delivery_attempt is not None:
         body["deliveryAttempt"] = delivery_attempt
     return body

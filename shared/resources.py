@@ -49,13 +49,25 @@ def load_resources(path: Path = RESOURCES_FILE) -> Resources:
     for name, spec in raw["subscriptions"].items():
         retry = spec.get("retry_policy") or {}
         dead = spec.get("dead_letter") or {}
-        subs.append(SubscriptionSpec(
-            name=name, topic=spec["topic"], ack_deadline_seconds=int(spec["ack_deadline_seconds"]),
-            push_service=spec.get("push_service"), push_path=spec.get("push_path", "/"),
-            minimum_backoff=_seconds(retry["minimum_backoff"]) if retry else None,
-            maximum_backoff=_seconds(retry["maximum_backoff"]) if retry else None,
-            dead_letter_topic=dead.get("topic"), max_delivery_attempts=dead.get("max_delivery_attempts"),
-            message_retention_seconds=_seconds(spec["message_retention"]) if "message_retention" in spec else None,
-        ))
-    return Resources(tuple(raw["topics"]), tuple(subs), raw["bucket"]["name_suffix"], raw["bigquery"]["dataset"],
-                     raw["bigquery"]["staging_dataset"], raw)
+        subs.append(
+            SubscriptionSpec(
+                name=name,
+                topic=spec["topic"],
+                ack_deadline_seconds=int(spec["ack_deadline_seconds"]),
+                push_service=spec.get("push_service"),
+                push_path=spec.get("push_path", "/"),
+                minimum_backoff=_seconds(retry["minimum_backoff"]) if retry else None,
+                maximum_backoff=_seconds(retry["maximum_backoff"]) if retry else None,
+                dead_letter_topic=dead.get("topic"),
+                max_delivery_attempts=dead.get("max_delivery_attempts"),
+                message_retention_seconds=_seconds(spec["message_retention"]) if "message_retention" in spec else None,
+            )
+        )
+    return Resources(
+        tuple(raw["topics"]),
+        tuple(subs),
+        raw["bucket"]["name_suffix"],
+        raw["bigquery"]["dataset"],
+        raw["bigquery"]["staging_dataset"],
+        raw,
+    )

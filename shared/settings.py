@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     dome_tier: Literal["free", "dev", "pro", "custom"] = Field("dev", description="DOME_TIER: the key's limits")
     dome_rate_per_second: int | None = Field(None, ge=1, description="DOME_RATE_PER_SECOND: custom 1 s window")
     dome_rate_per_10s: int | None = Field(None, ge=1, description="DOME_RATE_PER_10S: custom 10 s window")
+    polymarket_api_base_url: str = Field(
+        "https://data-api.polymarket.com", description="POLYMARKET_API_BASE_URL: the Data API (v2 routes)"
+    )
+    polymarket_rate_per_10s: int = Field(
+        200, ge=1, description="POLYMARKET_RATE_PER_10S: the published /trades limit is 200 per 10 s"
+    )
     http_timeout_seconds: float = Field(30.0, gt=0, description="HTTP_TIMEOUT_SECONDS: one API request")
     http_max_attempts: int = Field(6, ge=1, le=20, description="HTTP_MAX_ATTEMPTS: per request, with back-off")
 

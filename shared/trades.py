@@ -61,8 +61,9 @@ def _num(value: Any) -> str:
 
 def fingerprint(*parts: Any) -> str:
     """A stable hash of identifying fields: numbers through float repr so 5 and 5.0 agree."""
-    text = "\x1f".join(_num(p) if isinstance(p, int | float) and not isinstance(p, bool) else str(p or "")
-                       for p in parts)
+    text = "\x1f".join(
+        _num(p) if isinstance(p, int | float) and not isinstance(p, bool) else str(p or "") for p in parts
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -75,8 +76,14 @@ def dome_trade_key(wallet: str, row: dict[str, Any]) -> str:
     if row.get("log_index") is not None:
         return f"dome:{wallet}:{row['tx_hash']}:{int(row['log_index'])}"
     fp = fingerprint(
-        row["tx_hash"], row["order_hash"], row["user"], row["token_id"], row["side"],
-        row["shares"], row["price"], row["timestamp"],
+        row["tx_hash"],
+        row["order_hash"],
+        row["user"],
+        row["token_id"],
+        row["side"],
+        row["shares"],
+        row["price"],
+        row["timestamp"],
     )
     return f"dome:{wallet}:fp:{fp}"
 

@@ -9,13 +9,41 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-_FIELDS = ("tx_hash", "log_index", "order_hash", "token_id", "token_label", "side", "market_slug", "condition_id",
-           "shares", "shares_normalized", "price", "block_number", "title", "user", "taker")
+_FIELDS = (
+    "tx_hash",
+    "log_index",
+    "order_hash",
+    "token_id",
+    "token_label",
+    "side",
+    "market_slug",
+    "condition_id",
+    "shares",
+    "shares_normalized",
+    "price",
+    "block_number",
+    "title",
+    "user",
+    "taker",
+)
 _TRUTH_COLUMNS = {
-    "wallet": "VARCHAR", "tx_hash": "VARCHAR", "log_index": "BIGINT", "order_hash": "VARCHAR",
-    "token_id": "VARCHAR", "token_label": "VARCHAR", "side": "VARCHAR", "market_slug": "VARCHAR",
-    "condition_id": "VARCHAR", "shares": "DOUBLE", "shares_normalized": "DOUBLE", "price": "DOUBLE",
-    "block_number": "BIGINT", "title": "VARCHAR", "timestamp": "BIGINT", "user": "VARCHAR", "taker": "VARCHAR",
+    "wallet": "VARCHAR",
+    "tx_hash": "VARCHAR",
+    "log_index": "BIGINT",
+    "order_hash": "VARCHAR",
+    "token_id": "VARCHAR",
+    "token_label": "VARCHAR",
+    "side": "VARCHAR",
+    "market_slug": "VARCHAR",
+    "condition_id": "VARCHAR",
+    "shares": "DOUBLE",
+    "shares_normalized": "DOUBLE",
+    "price": "DOUBLE",
+    "block_number": "BIGINT",
+    "title": "VARCHAR",
+    "timestamp": "BIGINT",
+    "user": "VARCHAR",
+    "taker": "VARCHAR",
 }
 
 
@@ -59,14 +87,21 @@ def verify_dome(con: Any, ground_truth_path: str, wallets: list[str] | None = No
     out.wallets = cur.execute("SELECT count(*) FROM _scope").fetchone()[0]
     out.truth_rows = cur.execute("SELECT count(*) FROM _truth").fetchone()[0]
     out.warehouse_rows = cur.execute("SELECT count(*) FROM _have").fetchone()[0]
-    out.duplicates = out.warehouse_rows - cur.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM _have)").fetchone()[0]
-    out.missing = cur.execute("SELECT count(*) FROM (SELECT * FROM _truth EXCEPT ALL SELECT * FROM _have)").fetchone()[0]
+    out.duplicates = (
+        out.warehouse_rows - cur.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM _have)").fetchone()[0]
+    )
+    out.missing = cur.execute("SELECT count(*) FROM (SELECT * FROM _truth EXCEPT ALL SELECT * FROM _have)").fetchone()[
+        0
+    ]
     out.extra = cur.execute("SELECT count(*) FROM (SELECT * FROM _have EXCEPT ALL SELECT * FROM _truth)").fetchone()[0]
-    out.wallets_wrong = [r[0] for r in cur.execute(
-        """SELECT DISTINCT wallet_address FROM (
+    out.wallets_wrong = [
+        r[0]
+        for r in cur.execute(
+            """SELECT DISTINCT wallet_address FROM (
                (SELECT * FROM _truth EXCEPT ALL SELECT * FROM _have)
                UNION ALL (SELECT * FROM _have EXCEPT ALL SELECT * FROM _truth)) ORDER BY 1 LIMIT 20"""
-    ).fetchall()]
+        ).fetchall()
+    ]
     for t in ("_truth", "_have", "_scope"):
         cur.execute(f"DROP TABLE IF EXISTS {t}")
     return out

@@ -11,8 +11,10 @@ from typing import Any
 
 from shared.settings import CloudSettings
 
-DEAD_LETTER_SUBSCRIPTIONS = {"wallets-dead-letter": "wallets-dead-letter-pull",
-                             "files-dead-letter": "files-dead-letter-pull"}
+DEAD_LETTER_SUBSCRIPTIONS = {
+    "wallets-dead-letter": "wallets-dead-letter-pull",
+    "files-dead-letter": "files-dead-letter-pull",
+}
 
 
 def _credentials() -> Any:
@@ -36,8 +38,7 @@ def build_dead_letters(settings: CloudSettings, publisher: Any) -> Any:
 
     from shared.gcp.pubsub import PubSubDeadLetters
 
-    return PubSubDeadLetters(publisher, pubsub_v1.SubscriberClient(), settings.gcp_project,
-                             DEAD_LETTER_SUBSCRIPTIONS)
+    return PubSubDeadLetters(publisher, pubsub_v1.SubscriberClient(), settings.gcp_project, DEAD_LETTER_SUBSCRIPTIONS)
 
 
 def build_store(settings: CloudSettings) -> Any:
@@ -62,5 +63,11 @@ def build_warehouse(settings: CloudSettings, traders_table: str | None = None) -
 
         credentials = AnonymousCredentials()
     client = bigquery.Client(project=settings.gcp_project, credentials=credentials, client_options=options)
-    return BigQueryWarehouse(client, settings.gcp_project, settings.bq_dataset, settings.bq_staging_dataset,
-                             traders_table=traders_table, location=settings.bq_location)
+    return BigQueryWarehouse(
+        client,
+        settings.gcp_project,
+        settings.bq_dataset,
+        settings.bq_staging_dataset,
+        traders_table=traders_table,
+        location=settings.bq_location,
+    )

@@ -98,8 +98,15 @@ class Bus:
             self.dead_letter(delivery, error, settle=False)
             return
         delay = min(self.max_backoff, self.min_backoff * 2 ** (delivery.attempt - 1))
-        retry = Delivery(self.clock.monotonic() + delay, next(self._seq), delivery.topic, delivery.data,
-                         delivery.attributes, delivery.message_id, delivery.attempt + 1)
+        retry = Delivery(
+            self.clock.monotonic() + delay,
+            next(self._seq),
+            delivery.topic,
+            delivery.data,
+            delivery.attributes,
+            delivery.message_id,
+            delivery.attempt + 1,
+        )
         self._push(retry)
 
     def dead_letter(self, delivery: Delivery, error: BaseException, *, settle: bool = True) -> DeadLetter:

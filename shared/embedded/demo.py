@@ -21,9 +21,9 @@ INVALID_LINE = "0xnot-a-wallet"
 def run_demo(
     directory: Path, *, size: int, whale_trades: int, seed: int, workers: int, faults: bool, console: Console
 ) -> int:
-    from emulators.dome.config import SimConfig
     from emulators.dome.server import run_simulator
 
+    from emulators.dome.config import SimConfig
     from shared.cli import build_runner, execute_run, new_run_id
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -31,8 +31,10 @@ def run_demo(
     db = directory / f"demo-{stamp}.duckdb"
     fault_rates = dict(error_5xx_rate=0.03, burst_429_rate=0.01, truncated_rate=0.01, drop_rate=0.01) if faults else {}
     config = SimConfig(seed=seed, size=size, whale_trades=whale_trades, tier="dev", latency_ms=80, **fault_rates)
-    console.print(f"simulator: seed {seed}, {size} ordinary wallets + edge cases, whale {whale_trades:,} trades, "
-                  f"Dev tier limits (100/s, 500/10 s), ~80 ms latency, faults {'on' if faults else 'off'}")
+    console.print(
+        f"simulator: seed {seed}, {size} ordinary wallets + edge cases, whale {whale_trades:,} trades, "
+        f"Dev tier limits (100/s, 500/10 s), ~80 ms latency, faults {'on' if faults else 'off'}"
+    )
     with run_simulator(config) as sim:
         universe = sim.state.universe
         truth = directory / f"ground-truth-{stamp}.jsonl"
@@ -49,8 +51,11 @@ def run_demo(
         code = execute_run(runner, quiet=True)
         elapsed = time.monotonic() - started
         check = verify_dome(runner.warehouse.con, str(truth))
-        letters = [letter for letter, replayed in
-                   DuckDBDeadLetters(runner.warehouse.con, runner.warehouse.lock, lambda: None).all() if not replayed]
+        letters = [
+            letter
+            for letter, replayed in DuckDBDeadLetters(runner.warehouse.con, runner.warehouse.lock, lambda: None).all()
+            if not replayed
+        ]
         status = runner.warehouse.status(datetime.now(UTC), 0)
         sim_stats = sim.state.stats
     table = Table(title=f"demo: {db}", show_header=False)
@@ -66,11 +71,20 @@ def run_demo(
         *[(f"  {letter.wallet}", f"{letter.error_class}: {letter.error}") for letter in letters],
         ("requests", f"{runner.source.stats.requests:,} ({runner.source.stats.retries} retried)"),
         ("429s", str(runner.source.stats.rate_limited)),
-        ("simulator faults served", str(sum(getattr(sim_stats, "faults", {}).values())
-                                        if isinstance(getattr(sim_stats, "faults", None), dict) else "-")),
+        (
+            "simulator faults served",
+            str(
+                sum(getattr(sim_stats, "faults", {}).values())
+                if isinstance(getattr(sim_stats, "faults", None), dict)
+                else "-"
+            ),
+        ),
         ("elapsed", f"{elapsed:.1f} s"),
-        ("throughput", f"{check.warehouse_rows / max(elapsed, 1e-6):,.0f} trades/s, "
-                       f"{runner.source.stats.requests / max(elapsed, 1e-6):.1f} requests/s"),
+        (
+            "throughput",
+            f"{check.warehouse_rows / max(elapsed, 1e-6):,.0f} trades/s, "
+            f"{runner.source.stats.requests / max(elapsed, 1e-6):.1f} requests/s",
+        ),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -79,8 +93,10 @@ def run_demo(
     all_complete = status.by_status.get("complete", 0) == check.wallets
     ok = code == 0 and check.exact and invalid_dead and all_complete
     if not ok:
-        console.print(f"[red]demo FAILED[/red]: exit {code}, exact={check.exact}, invalid dead-lettered="
-                      f"{invalid_dead}, all complete={all_complete}; wrong wallets: {check.wallets_wrong}")
+        console.print(
+            f"[red]demo FAILED[/red]: exit {code}, exact={check.exact}, invalid dead-lettered="
+            f"{invalid_dead}, all complete={all_complete}; wrong wallets: {check.wallets_wrong}"
+        )
         return 1
     console.print("[green]demo OK: 0 duplicates, 0 missing, 0 extra[/green]")
     return 0

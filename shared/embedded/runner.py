@@ -69,8 +69,12 @@ class EmbeddedRunner:
         self.store = store
         self.clock = clock or SystemClock()
         self.dead_letters = DuckDBDeadLetters(warehouse.con, warehouse.lock, self.clock.now)
-        self.bus = Bus(self.dead_letters, max_attempts=config.max_attempts, min_backoff=config.min_backoff,
-                       max_backoff=config.max_backoff)
+        self.bus = Bus(
+            self.dead_letters,
+            max_attempts=config.max_attempts,
+            min_backoff=config.min_backoff,
+            max_backoff=config.max_backoff,
+        )
         self.progress = Progress()
         self._stop = threading.Event()
 
@@ -81,8 +85,10 @@ class EmbeddedRunner:
         self.warehouse.ensure_schema()
         # One process owns all in-flight work: leases left by a killed run are void.
         self.warehouse.release_leases("in_flight")
-        threads = [threading.Thread(target=self._fetch_worker, name=f"fetch-{i}", daemon=True)
-                   for i in range(self.config.workers)]
+        threads = [
+            threading.Thread(target=self._fetch_worker, name=f"fetch-{i}", daemon=True)
+            for i in range(self.config.workers)
+        ]
         loader = threading.Thread(target=self._loader, name="loader", daemon=True)
         for t in (*threads, loader):
             t.start()
@@ -93,9 +99,14 @@ class EmbeddedRunner:
                 if self.config.dispatch and time.monotonic() - last_dispatch > 0.25:
                     last_dispatch = time.monotonic()
                     result = dispatch(
-                        warehouse=self.warehouse, publisher=self.bus, dead_letters=self.dead_letters,
-                        clock=self.clock, run_id=self.config.run_id, source=self.source.name,
-                        max_in_flight=self.config.max_in_flight, lease_seconds=self.config.lease_seconds,
+                        warehouse=self.warehouse,
+                        publisher=self.bus,
+                        dead_letters=self.dead_letters,
+                        clock=self.clock,
+                        run_id=self.config.run_id,
+                        source=self.source.name,
+                        max_in_flight=self.config.max_in_flight,
+                        lease_seconds=self.config.lease_seconds,
                     )
                     published = len(result.published) + len(result.dead_lettered)
                     self.progress.dispatched += len(result.published)
@@ -118,8 +129,14 @@ class EmbeddedRunner:
                 continue
             try:
                 task = decode(WalletTask, delivery.data)
-                fetch(task, source=self.source, store=self.store, publisher=self.bus, clock=self.clock,
-                      budget=self.config.budget)
+                fetch(
+                    task,
+                    source=self.source,
+                    store=self.store,
+                    publisher=self.bus,
+                    clock=self.clock,
+                    budget=self.config.budget,
+                )
             except PermanentError as exc:
                 log.warning("dead-lettering %s: %s", delivery.attributes.get("wallet"), exc)
                 self.bus.dead_letter(delivery, exc)

@@ -39,8 +39,11 @@ def import_wallets(path: Path, warehouse: Warehouse, dead_letters: DeadLetterQue
                 wallet = normalize_wallet(text)
             except InvalidWallet as exc:
                 letter = DeadLetter(
-                    topic=WALLETS, data=json.dumps({"file": str(path), "line": number, "text": text[:200]}),
-                    error_class=exc.error_class, error=f"line {number}: {exc.message}", wallet=text[:200],
+                    topic=WALLETS,
+                    data=json.dumps({"file": str(path), "line": number, "text": text[:200]}),
+                    error_class=exc.error_class,
+                    error=f"line {number}: {exc.message}",
+                    wallet=text[:200],
                 )
                 dead_letters.put(letter)
                 report.invalid.append(letter)

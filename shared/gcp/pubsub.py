@@ -49,15 +49,27 @@ def _letter_from(received: Any, dead_letter_topic: str) -> DeadLetter:
         error_class = "MaxDeliveryAttempts"
         error = f"not acknowledged after {attrs.get(_SOURCE_ATTRS + 'DeliveryCount', '?')} deliveries"
     attempts = int(attrs.get(_SOURCE_ATTRS + "DeliveryCount", attrs.get("attempts", "1")) or 1)
-    return DeadLetter(topic=source_topic, data=msg.data.decode("utf-8", errors="replace"), attributes=attrs,
-                      error_class=error_class, error=error, wallet=attrs.get("wallet"), attempts=attempts)
+    return DeadLetter(
+        topic=source_topic,
+        data=msg.data.decode("utf-8", errors="replace"),
+        attributes=attrs,
+        error_class=error_class,
+        error=error,
+        wallet=attrs.get("wallet"),
+        attempts=attempts,
+    )
 
 
 class PubSubDeadLetters:
     """The dead-letter topics and their pull subscriptions (names from infra/resources.yaml)."""
 
-    def __init__(self, publisher: PubSubPublisher, subscriber: pubsub_v1.SubscriberClient, project: str,
-                 subscriptions: dict[str, str]) -> None:
+    def __init__(
+        self,
+        publisher: PubSubPublisher,
+        subscriber: pubsub_v1.SubscriberClient,
+        project: str,
+        subscriptions: dict[str, str],
+    ) -> None:
         self.publisher = publisher
         self.subscriber = subscriber
         self.project = project
@@ -75,7 +87,10 @@ class PubSubDeadLetters:
         for topic, subscription in self.subscriptions.items():
             while len(held) < max_letters:
                 response = self.subscriber.pull(
-                    request={"subscription": self._path(subscription), "max_messages": min(1000, max_letters - len(held))},
+                    request={
+                        "subscription": self._path(subscription),
+                        "max_messages": min(1000, max_letters - len(held)),
+                    },
                     timeout=10,
                 )
                 if not response.received_messages:

@@ -57,8 +57,9 @@ def dispatch(
             wallet = normalize_wallet(cand.wallet)
         except InvalidWallet as exc:
             task_text = WalletTask(run_id=run_id, wallet=cand.wallet[:200] or "?", source=source).encode().decode()
-            letter = DeadLetter(topic=WALLETS, data=task_text, error_class=exc.error_class, error=exc.message,
-                                wallet=cand.wallet)
+            letter = DeadLetter(
+                topic=WALLETS, data=task_text, error_class=exc.error_class, error=exc.message, wallet=cand.wallet
+            )
             dead_letters.put(letter)
             warehouse.lease([(cand.wallet, run_id)], now, now + PARKED, reason="dead_letter")
             result.dead_lettered.append(letter)
@@ -72,8 +73,12 @@ def dispatch(
             leased = []
     if leased:
         warehouse.lease(leased, now, now + timedelta(seconds=lease_seconds), reason="in_flight")
-    log.info("dispatched %d wallets (%d dead-lettered)", len(result.published), len(result.dead_lettered),
-             extra={"run_id": run_id})
+    log.info(
+        "dispatched %d wallets (%d dead-lettered)",
+        len(result.published),
+        len(result.dead_lettered),
+        extra={"run_id": run_id},
+    )
     return result
 
 
@@ -83,6 +88,7 @@ def _task_for(cand, wallet: str, run_id: str, source: str, mode: str, warehouse:
         return WalletTask(run_id=run_id, wallet=wallet, since=cand.newest_trade_epoch, source=source)
     if cand.run_id and cand.status == "in_progress":
         state = chain_state(warehouse.segments([(wallet, cand.run_id)]))
-        return WalletTask(run_id=cand.run_id, wallet=wallet, part=state.resume_part, cursor=state.resume_cursor,
-                          source=source)
+        return WalletTask(
+            run_id=cand.run_id, wallet=wallet, part=state.resume_part, cursor=state.resume_cursor, source=source
+        )
     return WalletTask(run_id=run_id, wallet=wallet, source=source)

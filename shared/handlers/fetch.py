@@ -59,7 +59,9 @@ def fetch(
     if task.source != source.name:
         raise PermanentError(
             f"task is for source {task.source!r} but this fetcher pages {source.name!r}",
-            wallet=wallet, run_id=task.run_id, part=task.part,
+            wallet=wallet,
+            run_id=task.run_id,
+            part=task.part,
         )
     started = clock.monotonic()
     rows = pages = mismatched = 0
@@ -83,8 +85,15 @@ def fetch(
     name = part_name(task, cursor_after, rows, final)
     store.rename(tmp, name)
     ready = FileReady(
-        run_id=task.run_id, wallet=wallet, part=task.part, uri=store.uri(name), rows=rows, final=final,
-        cursor_in=task.cursor, cursor_after=None if final else cursor_after, source=task.source,
+        run_id=task.run_id,
+        wallet=wallet,
+        part=task.part,
+        uri=store.uri(name),
+        rows=rows,
+        final=final,
+        cursor_in=task.cursor,
+        cursor_after=None if final else cursor_after,
+        source=task.source,
     )
     publish_message(publisher, FILES, ready)
     continuation = None
@@ -92,7 +101,11 @@ def fetch(
         continuation = task.model_copy(update={"part": task.part + 1, "cursor": cursor_after})
         publish_message(publisher, WALLETS, continuation)
     log.info(
-        "fetched part %d: %d rows in %d pages%s", task.part, rows, pages, " (final)" if final else "",
+        "fetched part %d: %d rows in %d pages%s",
+        task.part,
+        rows,
+        pages,
+        " (final)" if final else "",
         extra={"wallet": wallet, "run_id": task.run_id, "part": task.part},
     )
     return FetchOutcome(ready, continuation, pages, mismatched)

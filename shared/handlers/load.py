@@ -66,7 +66,8 @@ def _commit(files: list[FileReady], warehouse: Warehouse, clock: Clock) -> list[
         status = "complete" if state.complete else "in_progress"
         if state.complete:
             completed.append(wallet)
-        updates.append(CheckpointUpdate(wallet, run_id, source[(wallet, run_id)], status,
-                                        state.parts_loaded, state.final_part))
+        updates.append(
+            CheckpointUpdate(wallet, run_id, source[(wallet, run_id)], status, state.parts_loaded, state.final_part)
+        )
     warehouse.commit_batch(files, new, updates, clock.now())
     return completed

@@ -54,8 +54,11 @@ def replay_dead_letters(
             skipped.append(item.handle)
             result.replayed.append(letter)
             continue
-        attributes = {k: v for k, v in letter.attributes.items()
-                      if k not in _OUR_ATTRIBUTES and not k.startswith("CloudPubSubDeadLetterSource")}
+        attributes = {
+            k: v
+            for k, v in letter.attributes.items()
+            if k not in _OUR_ATTRIBUTES and not k.startswith("CloudPubSubDeadLetterSource")
+        }
         publisher.publish(letter.topic, letter.data.encode(), attributes)
         if warehouse is not None and letter.topic == WALLETS and letter.wallet:
             now = clock.now()

@@ -133,7 +133,11 @@ class HttpTradeClient:
             err.retry_after = delay  # type: ignore[attr-defined]
             raise err
         if status >= 500:
-            raise SourceUnavailable(f"HTTP {status} from the API", **context)
+            err = SourceUnavailable(f"HTTP {status} from the API", **context)
+            hinted = retry_after_seconds(response.headers)  # a 503 may say when to come back
+            if hinted is not None:
+                err.retry_after = min(hinted, 120.0)  # type: ignore[attr-defined]
+            raise err
         if status != 200:
             raise self.classify_status(response, context)
         try:
@@ -149,4 +153,3 @@ def error_body(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {"message": response.text[:300]}
     return body if isinstance(body, dict) else {"message": str(body)[:300]}
-

@@ -71,9 +71,7 @@ class Warehouse(Protocol):
         """Add wallets to the `traders` source table (the embedded runner's wallets file)."""
         ...
 
-    def candidates(
-        self, now: datetime, lease_seconds: int, mode: str, limit: int
-    ) -> Iterator[Candidate]:
+    def candidates(self, now: datetime, lease_seconds: int, mode: str, limit: int) -> Iterator[Candidate]:
         """Stream wallets to dispatch: not complete (backfill) or complete (incremental), not leased,
         not recently active, not parked as a dead letter. Never holds the whole list in memory."""
         ...

@@ -146,15 +146,19 @@ class DuckDBWarehouse:
                 yield Candidate(wallet, run_id, status, newest)
 
     def in_flight(self, now: datetime, lease_seconds: int) -> int:
-        row = self.cursor().execute(
-            """SELECT count(*) FROM leases l
+        row = (
+            self.cursor()
+            .execute(
+                """SELECT count(*) FROM leases l
                WHERE l.reason = 'in_flight' AND l.lease_until > ?
                  AND NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.wallet_address = l.wallet_address
                                  AND c.run_id = l.run_id AND c.status = 'complete')
                  AND NOT EXISTS (SELECT 1 FROM dead_letters d
                                  WHERE d.wallet = l.wallet_address AND d.replayed_at IS NULL)""",
-            [now],
-        ).fetchone()
+                [now],
+            )
+            .fetchone()
+        )
         return int(row[0])
 
     def lease(self, leases: list[tuple[str, str]], now: datetime, until: datetime, reason: str) -> None:
@@ -177,11 +181,15 @@ class DuckDBWarehouse:
         keys = set(keys)
         if not keys:
             return []
-        rows = self.cursor().execute(
-            """SELECT wallet_address, run_id, part, uri, "rows", final, cursor_in, cursor_after
+        rows = (
+            self.cursor()
+            .execute(
+                """SELECT wallet_address, run_id, part, uri, "rows", final, cursor_in, cursor_after
                FROM checkpoint_parts WHERE wallet_address IN (SELECT unnest(?))""",
-            [sorted({w for w, _ in keys})],
-        ).fetchall()
+                [sorted({w for w, _ in keys})],
+            )
+            .fetchall()
+        )
         return [Segment(*r) for r in rows if (r[0], r[1]) in keys]
 
     def commit_batch(
@@ -199,12 +207,16 @@ class DuckDBWarehouse:
                     cur.execute(MERGE_TRADES, [now, paths])
                 cur.executemany(
                     """INSERT INTO checkpoint_parts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uri) DO NOTHING""",
-                    [[s.wallet, s.run_id, s.part, s.uri, s.rows, s.final, s.cursor_in, s.cursor_after, now]
-                     for s in segments],
+                    [
+                        [s.wallet, s.run_id, s.part, s.uri, s.rows, s.final, s.cursor_in, s.cursor_after, now]
+                        for s in segments
+                    ],
                 )
                 for c in checkpoints:
-                    cur.execute(MERGE_CHECKPOINT, [c.wallet, c.run_id, c.source, c.status, c.parts_loaded,
-                                                   c.final_part, now, c.wallet, c.wallet])
+                    cur.execute(
+                        MERGE_CHECKPOINT,
+                        [c.wallet, c.run_id, c.source, c.status, c.parts_loaded, c.final_part, now, c.wallet, c.wallet],
+                    )
                 cur.execute("COMMIT")
             except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
                 cur.execute("ROLLBACK")
@@ -227,7 +239,6 @@ class DuckDBWarehouse:
             out.by_status[status] = int(n)
         out.trades = int(cur.execute("SELECT count(*) FROM trades").fetchone()[0])
         out.in_flight = self.in_flight(now, lease_seconds)
-        out.dead_letters = int(cur.execute(
-            "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").fetchone()[0])
+        out.dead_letters = int(cur.execute("SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL").fetchone()[0])
         out.newest_load = cur.execute("SELECT max(loaded_at) FROM checkpoint_parts").fetchone()[0]
         return out
