@@ -23,8 +23,13 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=int(seconds), nanos=int((seconds % 1) * 1e9))
 
 
-def bootstrap_pubsub(project: str, push: dict[str, str], resources: Resources | None = None,
-                     retry_scale: float = 1.0, ack_deadline_cap: int | None = None) -> None:
+def bootstrap_pubsub(
+    project: str,
+    push: dict[str, str],
+    resources: Resources | None = None,
+    retry_scale: float = 1.0,
+    ack_deadline_cap: int | None = None,
+) -> None:
     """`retry_scale` shrinks the retry back-off for local runs (10 s → 0.1 s at 0.01); `push` maps a
     service name (fetcher, loader) to its base URL."""
     resources = resources or load_resources()
@@ -45,8 +50,10 @@ def bootstrap_pubsub(project: str, push: dict[str, str], resources: Resources | 
                 push_config = {"push_endpoint": base + spec.push_path}
                 sub["push_config"] = push_config
             if spec.minimum_backoff is not None and spec.maximum_backoff is not None:
-                sub["retry_policy"] = {"minimum_backoff": _duration(spec.minimum_backoff * retry_scale),
-                                       "maximum_backoff": _duration(spec.maximum_backoff * retry_scale)}
+                sub["retry_policy"] = {
+                    "minimum_backoff": _duration(spec.minimum_backoff * retry_scale),
+                    "maximum_backoff": _duration(spec.maximum_backoff * retry_scale),
+                }
             if spec.dead_letter_topic:
                 sub["dead_letter_policy"] = {
                     "dead_letter_topic": publisher.topic_path(project, spec.dead_letter_topic),

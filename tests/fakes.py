@@ -14,19 +14,33 @@ def dome_raw(wallet: str, i: int, *, log_index: bool = True) -> dict[str, Any]:
     """Row i of a wallet, newest first; every third row shares its transaction with the next."""
     tx = i // 3
     raw = {
-        "tx_hash": f"0x{tx:064x}", "order_hash": f"0x{i:064x}", "user": wallet, "token_id": str(10**76 + i),
-        "token_label": "Yes", "side": "BUY" if i % 2 else "SELL", "market_slug": "m", "title": "t",
-        "condition_id": "0x" + "c" * 64, "shares": 1_000_000 + i, "shares_normalized": (1_000_000 + i) / 1e6,
-        "price": 0.5, "block_number": 100_000 - tx, "log_index": i % 3 if log_index else None,
-        "timestamp": 1_700_000_000 - tx, "taker": "0x" + "e" * 40,
+        "tx_hash": f"0x{tx:064x}",
+        "order_hash": f"0x{i:064x}",
+        "user": wallet,
+        "token_id": str(10**76 + i),
+        "token_label": "Yes",
+        "side": "BUY" if i % 2 else "SELL",
+        "market_slug": "m",
+        "title": "t",
+        "condition_id": "0x" + "c" * 64,
+        "shares": 1_000_000 + i,
+        "shares_normalized": (1_000_000 + i) / 1e6,
+        "price": 0.5,
+        "block_number": 100_000 - tx,
+        "log_index": i % 3 if log_index else None,
+        "timestamp": 1_700_000_000 - tx,
+        "taker": "0x" + "e" * 40,
     }
     return raw
 
 
 def canonical(wallet: str, raw: dict[str, Any]) -> dict[str, Any]:
     return {
-        "wallet_address": wallet, "source": "dome", "trade_key": dome_trade_key(wallet, raw),
-        **{k: v for k, v in raw.items() if k != "timestamp"}, "timestamp": iso_timestamp(raw["timestamp"]),
+        "wallet_address": wallet,
+        "source": "dome",
+        "trade_key": dome_trade_key(wallet, raw),
+        **{k: v for k, v in raw.items() if k != "timestamp"},
+        "timestamp": iso_timestamp(raw["timestamp"]),
     }
 
 
@@ -45,8 +59,9 @@ class FakeTradeSource:
     def close(self) -> None:
         pass
 
-    def pages(self, wallet: str, cursor: str | None = None, since: int | None = None,
-              until: int | None = None) -> Iterator[Page]:
+    def pages(
+        self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
+    ) -> Iterator[Page]:
         start = int(cursor or 0)
         while True:
             self.requests.append((wallet, cursor))

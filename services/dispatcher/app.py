@@ -1,9 +1,9 @@
 """The dispatcher's HTTP interface.
 
-    POST /dispatch              {run_id?, mode: backfill|incremental, max_in_flight?} -> what it published
-    POST /dead-letters/replay   {error_class?, wallet?, max, dry_run}                 -> what it replayed
-    GET  /status                wallets by status, trades, in flight, dead-letter depth, newest load
-    GET  /healthz
+POST /dispatch              {run_id?, mode: backfill|incremental, max_in_flight?} -> what it published
+POST /dead-letters/replay   {error_class?, wallet?, max, dry_run}                 -> what it replayed
+GET  /status                wallets by status, trades, in flight, dead-letter depth, newest load
+GET  /healthz
 """
 
 from __future__ import annotations
@@ -72,9 +72,16 @@ def create_app(settings: DispatcherSettings | None = None, **overrides: Any) -> 
         s, st = app.state.settings, app.state
         run_id = body.run_id or "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         result = await run_in_threadpool(
-            dispatch, warehouse=st.warehouse, publisher=st.publisher, dead_letters=st.dead_letters,
-            clock=st.clock, run_id=run_id, source=s.trade_source, mode=body.mode,
-            max_in_flight=body.max_in_flight or s.max_in_flight, lease_seconds=s.lease_seconds,
+            dispatch,
+            warehouse=st.warehouse,
+            publisher=st.publisher,
+            dead_letters=st.dead_letters,
+            clock=st.clock,
+            run_id=run_id,
+            source=s.trade_source,
+            mode=body.mode,
+            max_in_flight=body.max_in_flight or s.max_in_flight,
+            lease_seconds=s.lease_seconds,
         )
         return {
             "run_id": run_id,
@@ -89,16 +96,25 @@ def create_app(settings: DispatcherSettings | None = None, **overrides: Any) -> 
     async def post_replay(body: ReplayRequest) -> dict[str, Any]:
         st = app.state
         result = await run_in_threadpool(
-            replay_dead_letters, dead_letters=st.dead_letters, publisher=st.publisher, warehouse=st.warehouse,
-            clock=st.clock, error_class=body.error_class, wallet=body.wallet, max_letters=body.max,
-            dry_run=body.dry_run, lease_seconds=st.settings.lease_seconds,
+            replay_dead_letters,
+            dead_letters=st.dead_letters,
+            publisher=st.publisher,
+            warehouse=st.warehouse,
+            clock=st.clock,
+            error_class=body.error_class,
+            wallet=body.wallet,
+            max_letters=body.max,
+            dry_run=body.dry_run,
+            lease_seconds=st.settings.lease_seconds,
         )
         return {
             "dry_run": body.dry_run,
             "matched": result.matched,
             "replayed": len(result.replayed),
-            "letters": [{"wallet": d.wallet, "topic": d.topic, "error_class": d.error_class, "error": d.error}
-                        for d in result.replayed[:100]],
+            "letters": [
+                {"wallet": d.wallet, "topic": d.topic, "error_class": d.error_class, "error": d.error}
+                for d in result.replayed[:100]
+            ],
         }
 
     @app.get("/status")

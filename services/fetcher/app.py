@@ -1,9 +1,9 @@
 """POST / for the `wallets` push subscription (DESIGN rules 4, 7, 8, 12).
 
-    204  the part file is durable and its FileReady (and continuation) published
-    204  a permanent failure for this wallet: dead-lettered with the reason first
-    400  not a push envelope
-    503  transient (Pub/Sub backs off) or systemic (ERROR log; the message waits for an operator)
+204  the part file is durable and its FileReady (and continuation) published
+204  a permanent failure for this wallet: dead-lettered with the reason first
+400  not a push envelope
+503  transient (Pub/Sub backs off) or systemic (ERROR log; the message waits for an operator)
 """
 
 from __future__ import annotations
@@ -57,8 +57,12 @@ def create_app(settings: FetcherSettings | None = None, **overrides: Any) -> Fas
     @app.post("/", status_code=204)
     async def receive(request: Request) -> Response:
         push = parse_push(await request.body())
-        webapp.set_log_fields(message_id=push.message_id, delivery_attempt=push.delivery_attempt,
-                              wallet=push.attributes.get("wallet"), run_id=push.attributes.get("run_id"))
+        webapp.set_log_fields(
+            message_id=push.message_id,
+            delivery_attempt=push.delivery_attempt,
+            wallet=push.attributes.get("wallet"),
+            run_id=push.attributes.get("run_id"),
+        )
         from starlette.concurrency import run_in_threadpool
 
         await run_in_threadpool(_handle, app, push.data, push.attributes)
@@ -72,13 +76,26 @@ def _handle(app: FastAPI, data: bytes, attributes: dict[str, str]) -> None:
     try:
         task = decode(WalletTask, data)
         webapp.set_log_fields(wallet=task.wallet, run_id=task.run_id, part=task.part)
-        fetch(task, source=state.source, store=state.store, publisher=state.publisher, clock=state.clock,
-              budget=state.budget)
+        fetch(
+            task,
+            source=state.source,
+            store=state.store,
+            publisher=state.publisher,
+            clock=state.clock,
+            budget=state.budget,
+        )
     except PermanentError as exc:
         # Dead-letter with the reason, then ack: this wallet can never succeed as it is.
-        state.dead_letters.put(DeadLetter(topic=WALLETS, data=data.decode("utf-8", errors="replace"),
-                                          attributes=attributes, error_class=exc.error_class, error=exc.message,
-                                          wallet=attributes.get("wallet") or exc.fields.get("wallet")))
+        state.dead_letters.put(
+            DeadLetter(
+                topic=WALLETS,
+                data=data.decode("utf-8", errors="replace"),
+                attributes=attributes,
+                error_class=exc.error_class,
+                error=exc.message,
+                wallet=attributes.get("wallet") or exc.fields.get("wallet"),
+            )
+        )
         webapp.log.warning("dead-lettered: %s", exc)
 
 

@@ -1,9 +1,9 @@
 """POST / for the `files` push subscription.
 
-    204  the batch holding this file committed (rows, parts and checkpoints in one transaction)
-    204  this file can never load (missing, unreadable): dead-lettered with the reason first
-    400  not a push envelope
-    503  the batch failed (transient, or systemic with an ERROR log): Pub/Sub redelivers
+204  the batch holding this file committed (rows, parts and checkpoints in one transaction)
+204  this file can never load (missing, unreadable): dead-lettered with the reason first
+400  not a push envelope
+503  the batch failed (transient, or systemic with an ERROR log): Pub/Sub redelivers
 """
 
 from __future__ import annotations
@@ -44,8 +44,11 @@ def create_app(settings: LoaderSettings | None = None, **overrides: Any) -> Fast
         else:
             app.state.dead_letters = wiring.build_dead_letters(s, wiring.build_publisher(s))
         clock = overrides.get("clock") or SystemClock()
-        app.state.batcher = Batcher(lambda batch: load(batch, warehouse=app.state.warehouse, clock=clock),
-                                    s.loader_flush_files, s.loader_flush_seconds)
+        app.state.batcher = Batcher(
+            lambda batch: load(batch, warehouse=app.state.warehouse, clock=clock),
+            s.loader_flush_files,
+            s.loader_flush_seconds,
+        )
         app.state.batcher.start()
         yield
         await app.state.batcher.stop()
@@ -60,8 +63,12 @@ def create_app(settings: LoaderSettings | None = None, **overrides: Any) -> Fast
     @app.post("/", status_code=204)
     async def receive(request: Request) -> Response:
         push = parse_push(await request.body())
-        webapp.set_log_fields(message_id=push.message_id, delivery_attempt=push.delivery_attempt,
-                              wallet=push.attributes.get("wallet"), run_id=push.attributes.get("run_id"))
+        webapp.set_log_fields(
+            message_id=push.message_id,
+            delivery_attempt=push.delivery_attempt,
+            wallet=push.attributes.get("wallet"),
+            run_id=push.attributes.get("run_id"),
+        )
         try:
             ready = decode(FileReady, push.data)
         except InvalidMessage as exc:
@@ -77,9 +84,16 @@ def create_app(settings: LoaderSettings | None = None, **overrides: Any) -> Fast
 
 
 def _dead_letter(app: FastAPI, data: bytes, attributes: dict[str, str], exc: Any) -> None:
-    app.state.dead_letters.put(DeadLetter(topic=FILES, data=data.decode("utf-8", errors="replace"),
-                                          attributes=attributes, error_class=exc.error_class, error=exc.message,
-                                          wallet=attributes.get("wallet")))
+    app.state.dead_letters.put(
+        DeadLetter(
+            topic=FILES,
+            data=data.decode("utf-8", errors="replace"),
+            attributes=attributes,
+            error_class=exc.error_class,
+            error=exc.message,
+            wallet=attributes.get("wallet"),
+        )
+    )
     webapp.log.warning("dead-lettered: %s", exc)
 
 

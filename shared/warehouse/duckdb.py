@@ -57,7 +57,8 @@ USING (
     QUALIFY row_number() OVER (PARTITION BY wallet_address, trade_key ORDER BY run_id) = 1
 ) AS s
 ON t.wallet_address = s.wallet_address AND t.trade_key = s.trade_key
-WHEN NOT MATCHED THEN INSERT ({_COLS}, ingested_at) VALUES ({", ".join(f's."{c}"' for c in COLUMN_NAMES)}, s.ingested_at)
+WHEN NOT MATCHED THEN INSERT ({_COLS}, ingested_at)
+VALUES ({", ".join(f's."{c}"' for c in COLUMN_NAMES)}, s.ingested_at)
 """
 
 MERGE_CHECKPOINT = """

@@ -28,15 +28,24 @@ def fetch_all(wallet, source, store, publisher, clock, budget=FetchBudget(max_pa
 
 
 def rows_of(warehouse, wallet):
-    return warehouse.cursor().execute(
-        "SELECT trade_key, tx_hash, log_index, shares FROM trades WHERE wallet_address = ? ORDER BY trade_key",
-        [wallet]).fetchall()
+    return (
+        warehouse.cursor()
+        .execute(
+            "SELECT trade_key, tx_hash, log_index, shares FROM trades WHERE wallet_address = ? ORDER BY trade_key",
+            [wallet],
+        )
+        .fetchall()
+    )
 
 
 def checkpoint(warehouse, wallet):
-    return warehouse.cursor().execute(
-        "SELECT status, trades_loaded, parts_loaded, final_part FROM checkpoints WHERE wallet_address = ?",
-        [wallet]).fetchone()
+    return (
+        warehouse.cursor()
+        .execute(
+            "SELECT status, trades_loaded, parts_loaded, final_part FROM checkpoints WHERE wallet_address = ?", [wallet]
+        )
+        .fetchone()
+    )
 
 
 def expected_rows(wallet, n):
@@ -90,8 +99,14 @@ def test_rule4_file_ready_is_published_only_after_the_file_is_durable(store, pub
 def test_rule4_a_failed_publish_fails_the_fetch(store, publisher, clock):
     publisher.fail_on = FILES
     with pytest.raises(ConnectionError):
-        fetch(WalletTask(run_id="r", wallet=W1), source=FakeTradeSource({W1: 5}), store=store,
-              publisher=publisher, clock=clock, budget=FetchBudget())
+        fetch(
+            WalletTask(run_id="r", wallet=W1),
+            source=FakeTradeSource({W1: 5}),
+            store=store,
+            publisher=publisher,
+            clock=clock,
+            budget=FetchBudget(),
+        )
 
 
 # Rule 5 -------------------------------------------------------------------------------------------
@@ -129,15 +144,27 @@ class StreamingProbe(FakeTradeSource):
 
 def test_rule6_memory_is_one_page_not_one_wallet(store, publisher, clock):
     probe = StreamingProbe({W1: 200}, page_size=10)
-    fetch(WalletTask(run_id="r", wallet=W1), source=probe, store=store, publisher=publisher, clock=clock,
-          budget=FetchBudget(max_pages=1000))
+    fetch(
+        WalletTask(run_id="r", wallet=W1),
+        source=probe,
+        store=store,
+        publisher=publisher,
+        clock=clock,
+        budget=FetchBudget(max_pages=1000),
+    )
     assert len(probe.refs) == 20 and probe.held_too_long == 0
 
 
 # Rule 7 -------------------------------------------------------------------------------------------
 def test_rule7_page_budget_ends_the_part_and_publishes_a_continuation(store, publisher, clock):
-    out = fetch(WalletTask(run_id="r", wallet=W1), source=FakeTradeSource({W1: 100}), store=store,
-                publisher=publisher, clock=clock, budget=FetchBudget(max_pages=3))
+    out = fetch(
+        WalletTask(run_id="r", wallet=W1),
+        source=FakeTradeSource({W1: 100}),
+        store=store,
+        publisher=publisher,
+        clock=clock,
+        budget=FetchBudget(max_pages=3),
+    )
     assert (out.file.rows, out.file.final, out.pages) == (30, False, 3)
     assert decode(WalletTask, publisher.on(WALLETS)[-1]) == WalletTask(run_id="r", wallet=W1, part=1, cursor="30")
 
@@ -155,15 +182,30 @@ class SlowSource(FakeTradeSource):
 
 def test_rule7_time_budget_ends_the_part_inside_the_ack_deadline(store, publisher, clock):
     source = SlowSource(clock, 50.0, {W1: 1000})
-    out = fetch(WalletTask(run_id="r", wallet=W1), source=source, store=store, publisher=publisher, clock=clock,
-                budget=FetchBudget(seconds=240, max_pages=1000))
+    out = fetch(
+        WalletTask(run_id="r", wallet=W1),
+        source=source,
+        store=store,
+        publisher=publisher,
+        clock=clock,
+        budget=FetchBudget(seconds=240, max_pages=1000),
+    )
     assert out.pages == 5 and not out.file.final and out.continuation is not None
 
 
 # Rule 11 ------------------------------------------------------------------------------------------
 def run_dispatch(warehouse, publisher, dead_letters, clock, cap=100, mode="backfill"):
-    return dispatch(warehouse=warehouse, publisher=publisher, dead_letters=dead_letters, clock=clock,
-                    run_id="run-x", source="dome", mode=mode, max_in_flight=cap, lease_seconds=3600)
+    return dispatch(
+        warehouse=warehouse,
+        publisher=publisher,
+        dead_letters=dead_letters,
+        clock=clock,
+        run_id="run-x",
+        source="dome",
+        mode=mode,
+        max_in_flight=cap,
+        lease_seconds=3600,
+    )
 
 
 def test_rule11_a_second_dispatch_sends_nothing_already_leased(warehouse, publisher, dead_letters, clock):
@@ -181,8 +223,9 @@ def test_rule11_dispatch_is_capped_by_wallets_in_flight(warehouse, publisher, de
     assert len(run_dispatch(warehouse, publisher, dead_letters, clock, cap=7).published) == 3
 
 
-def test_rule11_completed_wallets_are_not_sent_and_unfinished_ones_resume(warehouse, store, publisher,
-                                                                         dead_letters, clock):
+def test_rule11_completed_wallets_are_not_sent_and_unfinished_ones_resume(
+    warehouse, store, publisher, dead_letters, clock
+):
     warehouse.add_traders([W1, W2])
     source = FakeTradeSource({W1: 5, W2: 50})
     load(fetch_all(W1, source, store, publisher, clock, run_id="old"), warehouse=warehouse, clock=clock)
@@ -192,8 +235,9 @@ def test_rule11_completed_wallets_are_not_sent_and_unfinished_ones_resume(wareho
     assert task == WalletTask(run_id="old", wallet=W2, part=1, cursor=w2[0].cursor_after)
 
 
-def test_incremental_mode_resends_complete_wallets_from_their_newest_trade(warehouse, store, publisher,
-                                                                          dead_letters, clock):
+def test_incremental_mode_resends_complete_wallets_from_their_newest_trade(
+    warehouse, store, publisher, dead_letters, clock
+):
     warehouse.add_traders([W1])
     load(fetch_all(W1, FakeTradeSource({W1: 5}), store, publisher, clock), warehouse=warehouse, clock=clock)
     [task] = run_dispatch(warehouse, publisher, dead_letters, clock, mode="incremental").published
@@ -201,8 +245,7 @@ def test_incremental_mode_resends_complete_wallets_from_their_newest_trade(wareh
 
 
 # Rule 12 ------------------------------------------------------------------------------------------
-def test_rule12_an_invalid_trader_is_dead_lettered_and_parked_not_resent(warehouse, publisher, dead_letters,
-                                                                         clock):
+def test_rule12_an_invalid_trader_is_dead_lettered_and_parked_not_resent(warehouse, publisher, dead_letters, clock):
     warehouse.add_traders(["0xnot-an-address", W1])
     first = run_dispatch(warehouse, publisher, dead_letters, clock)
     assert [t.wallet for t in first.published] == [W1]

@@ -21,8 +21,11 @@ def env_of(name):
 
 
 def required_vars(settings_cls):
-    return {name.upper() for name, f in settings_cls.model_fields.items() if f.default is PydanticUndefined
-            and f.default_factory is None}
+    return {
+        name.upper()
+        for name, f in settings_cls.model_fields.items()
+        if f.default is PydanticUndefined and f.default_factory is None
+    }
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))

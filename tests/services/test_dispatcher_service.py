@@ -14,8 +14,9 @@ W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
 @pytest.fixture
 def client(warehouse, publisher, dead_letters, clock):
     s = DispatcherSettings(gcp_project="p", gcs_bucket="b", max_in_flight=10)
-    with TestClient(create_app(s, warehouse=warehouse, publisher=publisher, dead_letters=dead_letters,
-                               clock=clock)) as c:
+    with TestClient(
+        create_app(s, warehouse=warehouse, publisher=publisher, dead_letters=dead_letters, clock=clock)
+    ) as c:
         yield c
 
 
@@ -35,8 +36,16 @@ def test_dispatch_validates_its_body(client):
 
 def test_replay_filters_and_acks_only_what_it_republished(client, dead_letters, publisher):
     task = WalletTask(run_id="r", wallet=W1)
-    dead_letters.put(DeadLetter(topic=WALLETS, data=task.encode().decode(), attributes=task.attributes(),
-                                error_class="SourceUnavailable", error="503", wallet=W1))
+    dead_letters.put(
+        DeadLetter(
+            topic=WALLETS,
+            data=task.encode().decode(),
+            attributes=task.attributes(),
+            error_class="SourceUnavailable",
+            error="503",
+            wallet=W1,
+        )
+    )
     dead_letters.put(DeadLetter(topic=WALLETS, data="{}", error_class="InvalidWallet", error="bad", wallet="0xbad"))
     dry = client.post("/dead-letters/replay", json={"error_class": "SourceUnavailable", "dry_run": True}).json()
     assert (dry["matched"], publisher.messages) == (1, [])

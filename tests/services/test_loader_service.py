@@ -19,8 +19,14 @@ WALLETS = [f"0x{i:040x}" for i in range(1, 6)]
 def part_files(store, publisher, clock, counts):
     source = FakeTradeSource(counts)
     for wallet in counts:
-        fetch(WalletTask(run_id="r", wallet=wallet), source=source, store=store, publisher=publisher, clock=clock,
-              budget=FetchBudget(max_pages=100))
+        fetch(
+            WalletTask(run_id="r", wallet=wallet),
+            source=source,
+            store=store,
+            publisher=publisher,
+            clock=clock,
+            budget=FetchBudget(max_pages=100),
+        )
     return [decode(FileReady, d) for d in publisher.on(FILES)]
 
 
@@ -47,8 +53,7 @@ def post_all(client, files):
     return codes
 
 
-def test_concurrent_requests_share_one_batch_and_answer_after_commit(make_client, warehouse, store, publisher,
-                                                                     clock):
+def test_concurrent_requests_share_one_batch_and_answer_after_commit(make_client, warehouse, store, publisher, clock):
     files = part_files(store, publisher, clock, {w: 7 for w in WALLETS})
     with make_client(loader_flush_files=5, loader_flush_seconds=5) as client:
         codes = post_all(client, files)
@@ -59,8 +64,7 @@ def test_concurrent_requests_share_one_batch_and_answer_after_commit(make_client
     assert done == 5
 
 
-def test_a_missing_file_is_dead_lettered_and_the_rest_commit(make_client, warehouse, store, publisher, clock,
-                                                             letters):
+def test_a_missing_file_is_dead_lettered_and_the_rest_commit(make_client, warehouse, store, publisher, clock, letters):
     files = part_files(store, publisher, clock, {w: 3 for w in WALLETS[:3]})
     store.delete(store.name_from_uri(files[0].uri))
     with make_client(loader_flush_files=3, loader_flush_seconds=5) as client:
@@ -68,8 +72,12 @@ def test_a_missing_file_is_dead_lettered_and_the_rest_commit(make_client, wareho
     assert set(codes.values()) == {204}
     [letter] = letters.letters
     assert letter.wallet == files[0].wallet and "missing" in letter.error
-    done = {r[0] for r in warehouse.cursor().execute(
-        "SELECT wallet_address FROM checkpoints WHERE status = 'complete'").fetchall()}
+    done = {
+        r[0]
+        for r in warehouse.cursor()
+        .execute("SELECT wallet_address FROM checkpoints WHERE status = 'complete'")
+        .fetchall()
+    }
     assert done == {f.wallet for f in files[1:]}
 
 
