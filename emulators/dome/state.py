@@ -1,0 +1,109 @@
+"""What one running simulator holds: the universe, the live faults, the limiter, the fault RNG, stats.
+
+Reached in-process as `app.state.sim` (or `RunningSimulator.state`); everything here runs on the
+server's event loop, and the few writes from a test thread are single attribute assignments.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from emulators.dome.config import Faults, SimConfig
+from emulators.dome.orders import OrderBook
+from emulators.dome.ratelimit import SlidingWindows
+from emulators.dome.universe import Universe
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    """Requests to /polymarket/orders, whatever their outcome."""
+    rate_limited: int = 0
+    """429s sent (window limits and burst faults)."""
+    rows_served: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    by_wallet: dict[str, int] = field(default_factory=dict)
+    by_wallet_cursor: dict[tuple[str, bool], int] = field(default_factory=dict)
+    """(wallet, the request carried a pagination_key) -> requests."""
+    faults: dict[str, int] = field(default_factory=dict)
+    """Fault kind -> times injected."""
+
+    def count_request(self, wallet: str | None, had_cursor: bool) -> None:
+        self.requests += 1
+        if wallet:
+            self.by_wallet[wallet] = self.by_wallet.get(wallet, 0) + 1
+            key = (wallet, had_cursor)
+            self.by_wallet_cursor[key] = self.by_wallet_cursor.get(key, 0) + 1
+
+    def count_status(self, status: int) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        if status == 429:
+            self.rate_limited += 1
+
+    def count_fault(self, kind: str) -> None:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def as_json(self) -> dict[str, Any]:
+        cursors: dict[str, dict[str, int]] = {}
+        for (wallet, had_cursor), n in self.by_wallet_cursor.items():
+            cursors.setdefault(wallet, {"first_page": 0, "with_cursor": 0})[
+                "with_cursor" if had_cursor else "first_page"
+            ] = n
+        return {
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "rows_served": self.rows_served,
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "by_wallet": dict(self.by_wallet),
+            "by_wallet_cursor": cursors,
+            "faults": dict(self.faults),
+        }
+
+
+class Roll(NamedTuple):
+    """One request's draws, all taken every time so the fault sequence does not depend on the rates."""
+
+    burst_429: bool
+    error_5xx: bool
+    slow: bool
+    drop: bool
+    truncated: bool
+    jitter: float
+    pick: float
+
+
+class SimState:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.universe = Universe(config.seed, config.size, config.whale_trades)
+        self.book = OrderBook(self.universe)
+        self.faults: Faults = config.faults()
+        self.stats = Stats()
+        per_second, per_10s = config.windows()
+        windows = [(n, s) for n, s in ((per_second, 1.0), (per_10s, 10.0)) if n is not None]
+        self.limiter = SlidingWindows(windows, config.clock)
+        self.rng = random.Random(config.fault_seed)
+
+    def patch_faults(self, patch: Mapping[str, Any] | None = None, **changes: Any) -> Faults:
+        """Replace some fault fields (validated; unknown names are an error); returns the new faults."""
+        merged = {**self.faults.model_dump(), **(patch or {}), **changes}
+        self.faults = Faults.model_validate(merged)
+        return self.faults
+
+    def reset_stats(self) -> None:
+        self.stats = Stats()
+
+    def roll(self) -> Roll:
+        f, r = self.faults, self.rng.random
+        return Roll(
+            r() < f.burst_429_rate,
+            r() < f.error_5xx_rate,
+            r() < f.slow_rate,
+            r() < f.drop_rate,
+            r() < f.truncated_rate,
+            0.75 + 0.5 * r(),
+            r(),
+        )

@@ -1,0 +1,311 @@
+# The wallet-trade backfill on Google Cloud (DESIGN.md "Shape"):
+#   Scheduler -> dispatcher -> topic wallets -push-> fetcher -> GCS parts -> topic files -push-> loader -> BigQuery
+# storage.tf, bigquery.tf, iam.tf and scheduler.tf hold the rest.
+
+locals {
+  # THE resource names: the file the local emulator bootstrap reads too, so the two cannot drift.
+  resources = yamldecode(file("${path.module}/../resources.yaml"))
+
+  push_subscriptions = {
+    for name, s in local.resources.subscriptions : name => s if lookup(s, "push_service", null) != null
+  }
+  # The subscriptions that push nowhere are the dead-letter topics' pull subscriptions: topic => name.
+  pull_subscription_of_topic = {
+    for name, s in local.resources.subscriptions : s.topic => name if lookup(s, "push_service", null) == null
+  }
+  # push subscription => the pull subscription of its dead-letter topic
+  dead_letter_pull = {
+    for name, s in local.push_subscriptions : name => local.pull_subscription_of_topic[s.dead_letter.topic]
+  }
+  # service => the topic pushed to it, its dead-letter topic, and the ack deadline it must answer within
+  consumed_topic            = { for name, s in local.push_subscriptions : s.push_service => s.topic }
+  dead_letter_topic         = { for name, s in local.push_subscriptions : s.push_service => s.dead_letter.topic }
+  push_ack_deadline_seconds = { for name, s in local.push_subscriptions : s.push_service => s.ack_deadline_seconds }
+
+  bucket_name     = "${var.project}-${local.resources.bucket.name_suffix}"
+  dataset         = local.resources.bigquery.dataset
+  staging_dataset = local.resources.bigquery.staging_dataset
+
+  # The wallets to copy: the operator's table, or an empty one created here (var.traders_table = null).
+  traders_table_key = "traders"
+  traders_table     = coalesce(var.traders_table, "${var.project}.${local.dataset}.${local.traders_table_key}")
+  managed_tables = {
+    for name, t in local.resources.bigquery.tables : name => t if name != local.traders_table_key || var.traders_table == null
+  }
+
+  pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  image_repository = "${var.region}-docker.pkg.dev/${var.project}/${var.artifact_repository}"
+  images = {
+    for name in ["dispatcher", "fetcher", "loader"] : name => coalesce(lookup(var.images, name, null), "${local.image_repository}/${name}:${var.image_tag}")
+  }
+
+  # The key's limits hold across the whole fetcher fleet (DESIGN rule 10). Each instance throttles to
+  # floor(limit / max_instances) in both windows, so max_instances x share <= limit even when Cloud Run
+  # runs every instance; the client's 429 back-off covers Cloud Run's brief overshoot of max instances.
+  dome_tier               = lookup(var.dome_tier_limits, var.dome_tier, { per_second = 0, per_10s = 0 })
+  fetcher_rate_per_second = floor(local.dome_tier.per_second / var.fetcher_max_instances)
+  fetcher_rate_per_10s    = floor(local.dome_tier.per_10s / var.fetcher_max_instances)
+  # The same division when the fleet pages the Polymarket Data API instead.
+  fetcher_polymarket_rate_per_10s = floor(var.polymarket_rate_per_10s / var.fetcher_max_instances)
+  # Little's law: an instance keeps its share busy with (sustained requests/s x seconds per request)
+  # wallets in flight; more would only queue on its limiter, holding pushes open for nothing.
+  fetcher_sustained_rps = var.trade_source == "dome" ? min(local.fetcher_rate_per_second, local.fetcher_rate_per_10s / 10) : local.fetcher_polymarket_rate_per_10s / 10
+  fetcher_concurrency   = max(1, min(var.fetcher_max_concurrency, ceil(local.fetcher_sustained_rps * var.dome_request_seconds)))
+  # Dispatch tops up to what the fleet can drain: 4 wallets per fetcher slot, so a backlog never
+  # waits long in Pub/Sub (where each 429 from a saturated fleet costs a delivery attempt).
+  max_in_flight = coalesce(var.max_in_flight, 4 * var.fetcher_max_instances * local.fetcher_concurrency)
+
+  common_env = {
+    GCP_PROJECT        = var.project
+    BQ_DATASET         = local.dataset
+    BQ_STAGING_DATASET = local.staging_dataset
+    GCS_BUCKET         = local.bucket_name
+    BQ_LOCATION        = var.bigquery_location
+    LOG_LEVEL          = var.log_level
+  }
+  dispatcher_env = {
+    TRADERS_TABLE = local.traders_table
+    LEASE_SECONDS = var.lease_seconds
+    MAX_IN_FLIGHT = local.max_in_flight
+  }
+  fetcher_env = {
+    TRADE_SOURCE      = var.trade_source
+    DOME_API_BASE_URL = var.dome_api_base_url
+    # "custom": the two per-instance numbers below are this instance's whole limit, not a tier preset.
+    DOME_TIER            = "custom"
+    DOME_RATE_PER_SECOND = local.fetcher_rate_per_second
+    DOME_RATE_PER_10S    = local.fetcher_rate_per_10s
+    # Used when TRADE_SOURCE=polymarket: this instance's share of the /trades limit.
+    POLYMARKET_RATE_PER_10S = local.fetcher_polymarket_rate_per_10s
+    FETCH_BUDGET_SECONDS    = var.fetch_budget_seconds
+    FETCH_MAX_PAGES         = var.fetch_max_pages
+  }
+  loader_env = {
+    LOADER_FLUSH_FILES   = var.loader_flush_files
+    LOADER_FLUSH_SECONDS = var.loader_flush_seconds
+  }
+
+  service_uris = {
+    dispatcher = module.dispatcher.uri
+    fetcher    = module.fetcher.uri
+    loader     = module.loader.uri
+  }
+  service_audiences = {
+    dispatcher = module.dispatcher.audience
+    fetcher    = module.fetcher.audience
+    loader     = module.loader.audience
+  }
+
+  apis = toset([
+    "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+}
+
+data "google_project" "this" {
+  project_id = var.project
+}
+
+resource "google_project_service" "this" {
+  for_each = local.apis
+
+  project            = var.project
+  service            = each.value
+  disable_on_destroy = false
+}
+
+# Makes sure service-<number>@gcp-sa-pubsub exists before it is granted anything.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project
+  service = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.this]
+}
+
+# Plan-time checks of the properties that span several variables (fails `terraform plan`).
+resource "terraform_data" "invariants" {
+  lifecycle {
+    precondition {
+      condition     = contains(keys(var.dome_tier_limits), var.dome_tier)
+      error_message = "dome_tier \"${var.dome_tier}\" is not a key of dome_tier_limits."
+    }
+    precondition {
+      condition     = local.fetcher_rate_per_second >= 1 && local.fetcher_rate_per_10s >= 1
+      error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one request per window of the ${var.dome_tier} tier; use at most ${floor(min(local.dome_tier.per_second, local.dome_tier.per_10s))} instances."
+    }
+    precondition {
+      condition     = var.trade_source != "polymarket" || local.fetcher_polymarket_rate_per_10s >= 1
+      error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one Polymarket request per 10 s; use at most ${var.polymarket_rate_per_10s} instances."
+    }
+    precondition {
+      condition     = local.fetcher_rate_per_second * var.fetcher_max_instances <= local.dome_tier.per_second && local.fetcher_rate_per_10s * var.fetcher_max_instances <= local.dome_tier.per_10s
+      error_message = "the fetcher fleet could exceed the ${var.dome_tier} tier's limits."
+    }
+    precondition {
+      condition     = var.fetch_budget_seconds + var.ack_margin_seconds <= local.push_ack_deadline_seconds["fetcher"]
+      error_message = "fetch_budget_seconds + ack_margin_seconds must fit the fetcher's push ack deadline (${local.push_ack_deadline_seconds["fetcher"]} s in resources.yaml)."
+    }
+    precondition {
+      condition     = var.loader_flush_seconds + var.ack_margin_seconds <= local.push_ack_deadline_seconds["loader"]
+      error_message = "loader_flush_seconds + ack_margin_seconds must fit the loader's push ack deadline (${local.push_ack_deadline_seconds["loader"]} s in resources.yaml)."
+    }
+    precondition {
+      condition     = var.loader_concurrency >= var.loader_flush_files
+      error_message = "loader_concurrency must be at least loader_flush_files: a batch is made of pushes held open until it commits."
+    }
+    precondition {
+      condition     = length(setsubtract(keys(local.resources.topics), concat(values(local.consumed_topic), values(local.dead_letter_topic)))) == 0
+      error_message = "resources.yaml declares a topic that no push subscription uses as its topic or dead-letter topic; terraform would not create it."
+    }
+    precondition {
+      condition     = length(local.push_subscriptions) + length(local.pull_subscription_of_topic) == length(local.resources.subscriptions)
+      error_message = "resources.yaml declares a subscription that is neither a push subscription nor the one pull subscription of a dead-letter topic."
+    }
+  }
+}
+
+# --- Pub/Sub: one module per push subscription of resources.yaml (topic, DLQ topic + pull sub, invoker) ---
+
+module "push" {
+  source   = "./modules/push_subscription"
+  for_each = local.push_subscriptions
+
+  project                          = var.project
+  topic_name                       = each.value.topic
+  subscription_name                = each.key
+  push_endpoint                    = "${local.service_uris[each.value.push_service]}${each.value.push_path}"
+  oidc_audience                    = local.service_audiences[each.value.push_service]
+  ack_deadline_seconds             = each.value.ack_deadline_seconds
+  minimum_backoff                  = each.value.retry_policy.minimum_backoff
+  maximum_backoff                  = each.value.retry_policy.maximum_backoff
+  max_delivery_attempts            = each.value.dead_letter.max_delivery_attempts
+  dead_letter_topic_name           = each.value.dead_letter.topic
+  dead_letter_topic_retention      = "${var.dead_letter_topic_retention_days * 86400}s"
+  dead_letter_subscription_name    = local.dead_letter_pull[each.key]
+  dead_letter_ack_deadline_seconds = local.resources.subscriptions[local.dead_letter_pull[each.key]].ack_deadline_seconds
+  dead_letter_message_retention    = local.resources.subscriptions[local.dead_letter_pull[each.key]].message_retention
+  pubsub_service_agent_email       = local.pubsub_service_agent
+  labels                           = var.labels
+
+  depends_on = [google_project_service.this, google_project_service_identity.pubsub]
+}
+
+# --- Cloud Run: the three services, each with its own service account ----------------------------
+
+module "dispatcher" {
+  source = "./modules/cloud_run_service"
+
+  project        = var.project
+  project_number = data.google_project.this.number
+  region         = var.region
+  name           = "dispatcher"
+  image          = local.images["dispatcher"]
+  # One instance: two dispatches at once would both lease the same wallets with DML on `leases`.
+  max_instances   = 1
+  concurrency     = 8
+  timeout_seconds = var.dispatch_attempt_deadline_seconds
+  # ALL (with IAM) so operators can reach /status from outside Google's network; see var.dispatcher_ingress.
+  ingress = var.dispatcher_ingress
+  env     = merge(local.common_env, local.dispatcher_env)
+  invokers = merge(
+    { scheduler = "serviceAccount:${google_service_account.scheduler.email}" },
+    { for member in var.operator_members : member => member },
+  )
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  depends_on = [google_project_service.this]
+}
+
+module "fetcher" {
+  source = "./modules/cloud_run_service"
+
+  project         = var.project
+  project_number  = data.google_project.this.number
+  region          = var.region
+  name            = "fetcher"
+  image           = local.images["fetcher"]
+  max_instances   = var.fetcher_max_instances
+  concurrency     = local.fetcher_concurrency
+  timeout_seconds = local.push_ack_deadline_seconds["fetcher"]
+  # Reached only by Pub/Sub push of this project (internal traffic), with an OIDC token.
+  ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  env     = merge(local.common_env, local.fetcher_env)
+  # The secret's short name is read off the grant (projects/<p>/secrets/<name>), so the revision is
+  # created only once the fetcher may read the key. "latest" resolves when an instance starts.
+  secret_env = {
+    for name, ref in { DOME_API_KEY = google_secret_manager_secret_iam_member.fetcher_reads_api_key.secret_id } :
+    name => { secret = reverse(split("/", ref))[0], version = "latest" } if var.trade_source == "dome"
+  }
+  invokers = {
+    for name, s in local.push_subscriptions : name => module.push[name].invoker_member if s.push_service == "fetcher"
+  }
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  depends_on = [google_project_service.this]
+}
+
+module "loader" {
+  source = "./modules/cloud_run_service"
+
+  project        = var.project
+  project_number = data.google_project.this.number
+  region         = var.region
+  name           = "loader"
+  image          = local.images["loader"]
+  memory         = "1Gi"
+  # One writer per table: BigQuery runs 2 (+20 queued) mutating DML per table and cancels a transaction
+  # that races another on the same table (reference/gcp-limits-and-anchors.md §1.4), so one instance,
+  # which serialises its batches; its concurrency lets one batch gather many pushes.
+  max_instances   = 1
+  concurrency     = var.loader_concurrency
+  timeout_seconds = local.push_ack_deadline_seconds["loader"]
+  ingress         = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  env             = merge(local.common_env, local.loader_env)
+  invokers = {
+    for name, s in local.push_subscriptions : name => module.push[name].invoker_member if s.push_service == "loader"
+  }
+  deletion_protection = var.deletion_protection
+  labels              = var.labels
+
+  depends_on = [google_project_service.this]
+}
+
+# --- Images and the API key ---------------------------------------------------------------------
+
+resource "google_artifact_registry_repository" "images" {
+  project       = var.project
+  location      = var.region
+  repository_id = var.artifact_repository
+  format        = "DOCKER"
+  description   = "Images of the dispatcher, fetcher and loader (built from services/<name>/Dockerfile)."
+  labels        = var.labels
+
+  depends_on = [google_project_service.this]
+}
+
+# The secret only: its version (the key itself) is added by the operator, never stored in state.
+resource "google_secret_manager_secret" "dome_api_key" {
+  project   = var.project
+  secret_id = var.dome_api_key_secret_id
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.this]
+}

@@ -1,0 +1,80 @@
+output "service_urls" {
+  description = "URL of each Cloud Run service."
+  value       = local.service_uris
+}
+
+output "service_accounts" {
+  description = "Email of each service's own service account."
+  value = {
+    dispatcher = module.dispatcher.service_account_email
+    fetcher    = module.fetcher.service_account_email
+    loader     = module.loader.service_account_email
+  }
+}
+
+output "oidc_audiences" {
+  description = "Audience each service expects in its callers' ID tokens (its OIDC_AUDIENCE)."
+  value       = local.service_audiences
+}
+
+output "image_repository" {
+  description = "Push the images here: <image_repository>/<service>:<tag>."
+  value       = local.image_repository
+}
+
+output "images" {
+  description = "Image each service runs."
+  value       = local.images
+}
+
+output "bucket" {
+  description = "Bucket of the part files."
+  value       = google_storage_bucket.parts.name
+}
+
+output "datasets" {
+  description = "BigQuery datasets: main (trades, checkpoints, leases) and staging."
+  value = {
+    main    = google_bigquery_dataset.main.dataset_id
+    staging = google_bigquery_dataset.staging.dataset_id
+  }
+}
+
+output "traders_table" {
+  description = "The table the dispatcher reads wallets from (TRADERS_TABLE)."
+  value       = local.traders_table
+}
+
+output "subscriptions" {
+  description = "Per push subscription: its topic, dead-letter topic and dead-letter pull subscription."
+  value = {
+    for name, m in module.push : name => {
+      topic                    = m.topic_name
+      dead_letter_topic        = m.dead_letter_topic_name
+      dead_letter_subscription = m.dead_letter_subscription_name
+    }
+  }
+}
+
+output "fetcher_fleet" {
+  description = "How the API tier is shared: per-instance limits, instances and concurrency."
+  value = {
+    tier                  = var.dome_tier
+    max_instances         = var.fetcher_max_instances
+    concurrency           = local.fetcher_concurrency
+    rate_per_second       = local.fetcher_rate_per_second
+    rate_per_10s          = local.fetcher_rate_per_10s
+    fleet_rate_per_second = local.fetcher_rate_per_second * var.fetcher_max_instances
+    fleet_rate_per_10s    = local.fetcher_rate_per_10s * var.fetcher_max_instances
+  }
+}
+
+output "scheduler_job" {
+  description = "Run a dispatch now: gcloud scheduler jobs run <this> --location <region>."
+  value       = google_cloud_scheduler_job.dispatch.name
+}
+
+output "dome_api_key_secret" {
+  description = "Add the key as a version of this secret (terraform never holds it)."
+  value       = google_secret_manager_secret.dome_api_key.secret_id
+}

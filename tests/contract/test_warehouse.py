@@ -1,0 +1,265 @@
+"""The Warehouse port's contract, run against both twins: DuckDB (embedded) and BigQuery (emulator)."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from shared.clock import FakeClock
+from shared.errors import PermanentError
+from shared.handlers.load import load
+from shared.messages import FileReady
+from shared.trades import COLUMN_NAMES
+from shared.warehouse import CheckpointUpdate, Segment
+from tests.contract.twins import bigquery_twin, duckdb_twin, now
+from tests.fakes import canonical, dome_raw
+
+W1, W2, W3 = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
+
+
+@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.emulators)])
+def twin(request, tmp_path):
+    made = (
+        duckdb_twin(tmp_path) if request.param == "duckdb" else bigquery_twin(request.getfixturevalue("emulator_stack"))
+    )
+    made.warehouse.ensure_schema()
+    yield made
+    made.warehouse.close()
+
+
+def rows(wallet, start, stop, run_id="r1", **overrides):
+    """Canonical rows, every column present (as in a part file); every fourth without a log_index."""
+    out = []
+    for i in range(start, stop):
+        row = {**canonical(wallet, dome_raw(wallet, i, log_index=i % 4 != 0)), "run_id": run_id, **overrides}
+        out.append({c: row.get(c) for c in COLUMN_NAMES})
+    return out
+
+
+def by_key(rows_):
+    return sorted(rows_, key=lambda r: (r["wallet_address"], r["trade_key"]))
+
+
+def complete(wallet, run_id="r1", parts=1):
+    return CheckpointUpdate(wallet, run_id, "dome", "complete", parts, parts - 1)
+
+
+def empty_part(twin, wallet, run_id="r1", part=0):
+    """The record of a part without rows: commit_batch takes at least one part record (the DuckDB twin's
+    executemany refuses an empty list), and a zero-row part loads no file."""
+    return Segment(
+        wallet, run_id, part, twin.store.uri(f"runs/{run_id}/{wallet}/part-{part:05d}-empty.jsonl"), 0, True, None, None
+    )
+
+
+def test_ensure_schema_is_idempotent(twin):
+    twin.warehouse.ensure_schema()
+    twin.warehouse.ensure_schema()
+    assert twin.warehouse.add_traders([W1]) == 1
+
+
+def test_add_traders_counts_only_new_wallets(twin):
+    assert twin.warehouse.add_traders([W1, W2, W1]) == 2
+    assert twin.warehouse.add_traders([W2, W3]) == 1
+    assert twin.warehouse.status(now(), 3600).wallets_total == 3
+
+
+def test_candidates_stream_every_wallet_that_is_not_complete_and_not_leased(twin):
+    wallets = [f"0x{i:040x}" for i in range(2500)]
+    wh = twin.warehouse
+    assert wh.add_traders(wallets) == 2500
+    done, leased, expired = wallets[:10], wallets[10:20], wallets[20:25]
+    wh.commit_batch([], [empty_part(twin, w) for w in done], [complete(w) for w in done], now())
+    wh.lease([(w, "r1") for w in leased], now(), now() + timedelta(hours=1), "in_flight")
+    wh.lease([(w, "r1") for w in expired], now() - timedelta(hours=2), now() - timedelta(hours=1), "in_flight")
+
+    found = wh.candidates(now(), 3600, "backfill", 10_000)
+    assert isinstance(found, Iterator)
+    got = [c.wallet for c in found]  # 2,480 rows: several pages of the BigQuery twin's 500
+    assert got == sorted(set(wallets) - set(done) - set(leased))
+    assert [c.wallet for c in wh.candidates(now(), 3600, "backfill", 100)] == got[:100]
+    incremental = list(wh.candidates(now(), 3600, "incremental", 10_000))
+    assert [(c.wallet, c.run_id, c.status) for c in incremental] == [(w, "r1", "complete") for w in done]
+
+
+def test_an_unfinished_candidate_carries_its_run_and_a_complete_one_its_newest_trade(twin):
+    wh = twin.warehouse
+    wh.add_traders([W1, W2])
+    f1 = twin.part(W1, "r7", 0, rows(W1, 0, 3, "r7"), final=False, cursor_after="c1")
+    f2 = twin.part(W2, "r7", 0, rows(W2, 0, 4, "r7"), final=True)
+    wh.commit_batch(
+        [f1, f2],
+        [Segment.of(f1), Segment.of(f2)],
+        [CheckpointUpdate(W1, "r7", "dome", "in_progress", 1, None), complete(W2, "r7")],
+        now(),
+    )
+    (c1,) = wh.candidates(now(), 3600, "backfill", 10)
+    assert (c1.wallet, c1.run_id, c1.status, c1.newest_trade_epoch) == (W1, "r7", "in_progress", 1_700_000_000)
+    (c2,) = wh.candidates(now(), 3600, "incremental", 10)
+    assert (c2.wallet, c2.newest_trade_epoch) == (W2, 1_700_000_000)
+
+
+def test_leases_count_in_flight_until_they_expire_complete_or_are_released(twin):
+    wh = twin.warehouse
+    until = now() + timedelta(hours=1)
+    wh.lease([(W1, "r1"), (W2, "r1"), (W3, "r1")], now(), until, "in_flight")
+    wh.lease([("0xnot-a-wallet", "r1")], now(), now() + timedelta(days=3650), "dead_letter")
+    assert wh.in_flight(now(), 3600) == 3
+    assert wh.in_flight(until + timedelta(seconds=1), 3600) == 0
+    wh.commit_batch([], [empty_part(twin, W1)], [complete(W1)], now())
+    assert wh.in_flight(now(), 3600) == 2
+    wh.lease([(W2, "r2"), (W2, "r3")], now(), until, "in_flight")  # the last lease of a wallet wins
+    assert wh.in_flight(now(), 3600) == 2
+    assert wh.release_leases() == 3
+    assert wh.in_flight(now(), 3600) == 0
+    assert wh.release_leases("dead_letter") == 1
+
+
+def test_committing_a_batch_twice_leaves_one_row_per_key_equal_to_the_input(twin):
+    wh = twin.warehouse
+    a = rows(W1, 0, 30)
+    b = rows(W1, 20, 50) + rows(W1, 0, 5)  # overlaps the first part and repeats rows inside itself
+    c = rows(W2, 0, 12)
+    files = [
+        twin.part(W1, "r1", 0, a, final=False, cursor_after="30"),
+        twin.part(W1, "r1", 1, b, final=True, cursor_in="30"),
+        twin.part(W2, "r1", 0, c, final=True),
+    ]
+    checkpoints = [complete(W1, parts=2), complete(W2)]
+    wh.commit_batch(files, [Segment.of(f) for f in files], checkpoints, now())
+    wh.commit_batch(files, [Segment.of(f) for f in files], checkpoints, now())
+    expected = by_key({(r["wallet_address"], r["trade_key"]): r for r in a + b + c}.values())
+    assert len(expected) == 62
+    assert twin.trades() == expected
+    assert len(twin.part_records()) == 3
+
+
+def test_the_first_run_of_a_key_wins_and_a_later_batch_never_changes_a_merged_row(twin):
+    wh = twin.warehouse
+    early = twin.part(W1, "r1", 0, rows(W1, 0, 5, "r1", price=0.25), final=True)
+    late = twin.part(W1, "r2", 0, rows(W1, 0, 5, "r2", price=0.75), final=True)
+    wh.commit_batch([late, early], [Segment.of(late), Segment.of(early)], [], now())
+    wh.commit_batch([late], [Segment.of(late)], [], now())
+    assert {(r["run_id"], r["price"]) for r in twin.trades()} == {("r1", 0.25)}
+
+
+def test_parts_out_of_order_complete_the_wallet_only_with_the_last_outstanding_part(twin):
+    clock = FakeClock(wall=now())
+    p0 = twin.part(W1, "r1", 0, rows(W1, 0, 10), final=False, cursor_after="10")
+    p1 = twin.part(W1, "r1", 1, rows(W1, 10, 20), final=False, cursor_in="10", cursor_after="20")
+    p2 = twin.part(W1, "r1", 2, rows(W1, 20, 25), final=True, cursor_in="20")
+    load([p2], warehouse=twin.warehouse, clock=clock)
+    load([p0], warehouse=twin.warehouse, clock=clock)
+    ck = twin.checkpoints()[W1]
+    assert (ck["status"], ck["parts_loaded"], ck["trades_loaded"]) == ("in_progress", 2, 15)
+    result = load([p1, p0], warehouse=twin.warehouse, clock=clock)  # p0 again: redelivered
+    assert result.completed_wallets == [W1]
+    ck = twin.checkpoints()[W1]
+    assert (ck["status"], ck["parts_loaded"], ck["final_part"], ck["trades_loaded"]) == ("complete", 3, 2, 25)
+    assert twin.trades() == by_key(rows(W1, 0, 25))
+
+
+def test_a_batch_with_a_missing_part_file_raises_permanent_and_commits_nothing(twin):
+    good = twin.part(W1, "r1", 0, rows(W1, 0, 5), final=True)
+    gone = twin.part(W2, "r1", 0, rows(W2, 0, 5), final=True)
+    twin.store.delete(twin.store.name_from_uri(gone.uri))
+    with pytest.raises(PermanentError):
+        twin.warehouse.commit_batch(
+            [good, gone], [Segment.of(good), Segment.of(gone)], [complete(W1), complete(W2)], now()
+        )
+    assert (twin.trades(), twin.checkpoints(), twin.part_records()) == ([], {}, [])
+
+
+def test_a_batch_with_a_corrupt_part_file_raises_permanent_naming_it_and_commits_nothing(twin):
+    good = twin.part(W1, "r1", 0, rows(W1, 0, 5), final=True)
+    with twin.store.open_writer("runs/r1/bad.jsonl") as out:
+        out.write('{"wallet_address": "0xbad", "trade_key": "k"\n{not json\n')
+    uri = twin.store.uri("runs/r1/bad.jsonl")
+    bad = FileReady(run_id="r1", wallet=W2, part=0, uri=uri, rows=2, final=True)
+    with pytest.raises(PermanentError) as caught:
+        twin.warehouse.commit_batch(
+            [good, bad], [Segment.of(good), Segment.of(bad)], [complete(W1), complete(W2)], now()
+        )
+    assert "bad.jsonl" in str(caught.value)
+    assert (twin.trades(), twin.checkpoints(), twin.part_records()) == ([], {}, [])
+
+
+def test_the_load_handler_isolates_a_bad_file_and_commits_the_rest(twin):
+    good = twin.part(W1, "r1", 0, rows(W1, 0, 5), final=True)
+    gone = twin.part(W2, "r1", 0, rows(W2, 0, 5), final=True)
+    twin.store.delete(twin.store.name_from_uri(gone.uri))
+    result = load([good, gone], warehouse=twin.warehouse, clock=FakeClock(wall=now()))
+    assert [f.uri for f in result.committed] == [good.uri] and list(result.failed) == [gone.uri]
+    assert twin.trades() == by_key(rows(W1, 0, 5))
+
+
+def test_checkpoints_reflect_the_updates_and_a_complete_run_is_never_regressed(twin):
+    wh = twin.warehouse
+    t0, t1, t2, t3 = (now() + timedelta(minutes=m) for m in (0, 1, 2, 3))
+    f0 = twin.part(W1, "r1", 0, rows(W1, 0, 4), final=False, cursor_after="4")
+    wh.commit_batch([f0], [Segment.of(f0)], [CheckpointUpdate(W1, "r1", "dome", "in_progress", 1, None)], t0)
+    ck = twin.checkpoints()[W1]
+    assert (ck["run_id"], ck["source"], ck["status"], ck["parts_loaded"], ck["final_part"]) == (
+        "r1",
+        "dome",
+        "in_progress",
+        1,
+        None,
+    )
+    assert (ck["trades_loaded"], ck["newest_trade_at"].timestamp(), ck["completed_at"]) == (4, 1_700_000_000, None)
+    assert ck["started_at"] == ck["updated_at"] == t0
+
+    f1 = twin.part(W1, "r1", 1, rows(W1, 4, 6), final=True, cursor_in="4")
+    wh.commit_batch([f1], [Segment.of(f1)], [complete(W1, parts=2)], t1)
+    ck = twin.checkpoints()[W1]
+    assert (ck["status"], ck["parts_loaded"], ck["final_part"], ck["trades_loaded"]) == ("complete", 2, 1, 6)
+    assert (ck["started_at"], ck["updated_at"], ck["completed_at"]) == (t0, t1, t1)
+
+    wh.commit_batch([], [empty_part(twin, W1)], [CheckpointUpdate(W1, "r1", "dome", "in_progress", 1, None)], t2)
+    assert twin.checkpoints()[W1] == ck  # same run, already complete: unchanged
+
+    wh.commit_batch([], [empty_part(twin, W1, "r2")], [CheckpointUpdate(W1, "r2", "dome", "in_progress", 0, None)], t3)
+    ck = twin.checkpoints()[W1]
+    assert (ck["run_id"], ck["status"], ck["started_at"], ck["completed_at"], ck["trades_loaded"]) == (
+        "r2",
+        "in_progress",
+        t3,
+        None,
+        6,
+    )
+
+
+def test_two_updates_of_one_wallet_in_a_batch_apply_in_order(twin):
+    updates = [complete(W1, "r1"), CheckpointUpdate(W1, "r2", "dome", "in_progress", 1, None)]
+    twin.warehouse.commit_batch([], [empty_part(twin, W1)], updates, now())
+    ck = twin.checkpoints()[W1]
+    assert (ck["run_id"], ck["status"]) == ("r2", "in_progress")
+
+
+def test_segments_round_trip_by_wallet_and_run(twin):
+    wh = twin.warehouse
+    f0 = twin.part(W1, "r1", 0, rows(W1, 0, 3), final=False, cursor_after="cur-1")
+    f1 = twin.part(W1, "r1", 1, [], final=True, cursor_in="cur-1")  # an empty final part loads no file
+    f2 = twin.part(W1, "r2", 0, rows(W1, 0, 1, "r2"), final=True)
+    f3 = twin.part(W2, "r1", 0, rows(W2, 0, 2), final=True)
+    segs = [Segment.of(f) for f in (f0, f1, f2, f3)]
+    wh.commit_batch([f0, f1, f2, f3], segs + segs[:1], [], now())  # a repeated record is kept once
+    assert sorted(wh.segments([(W1, "r1")]), key=lambda s: s.part) == segs[:2]
+    assert set(wh.segments([(W1, "r2"), (W2, "r1")])) == {segs[2], segs[3]}
+    assert wh.segments([]) == [] and wh.segments([(W3, "r1")]) == []
+
+
+def test_status_counts_wallets_trades_and_loads(twin):
+    wh = twin.warehouse
+    wh.add_traders([W1, W2, W3])
+    f = twin.part(W1, "r1", 0, rows(W1, 0, 7), final=True)
+    wh.commit_batch([f], [Segment.of(f)], [complete(W1)], now())
+    wh.lease([(W2, "r1")], now(), now() + timedelta(hours=1), "in_flight")
+    status = wh.status(now(), 3600)
+    assert (status.wallets_total, status.by_status, status.trades, status.in_flight) == (
+        3,
+        {"complete": 1, "pending": 2},
+        7,
+        1,
+    )
+    assert status.newest_load == now()

@@ -1,0 +1,731 @@
+"""infra/terraform: the safety properties of the Cloud deployment, checked without any provider.
+
+The configuration is parsed with python-hcl2 and evaluated by tests/infra/hcl.py (variables, locals,
+module calls, for_each, dynamic blocks), reading infra/resources.yaml exactly as Terraform does. Each
+checker in tests/infra/checks.py is also run on a small bad snippet, to show it catches the violation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from textwrap import dedent
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.infra import checks, hcl
+from tests.infra.hcl import Unknown
+
+REPO = Path(__file__).resolve().parents[2]
+TF = REPO / "infra" / "terraform"
+MODULES = TF / "modules"
+RESOURCES_YAML = REPO / "infra" / "resources.yaml"
+TIERS = {"free": (10, 100), "dev": (100, 500), "pro": (300, 3000)}  # DESIGN rule 10: per 1 s, per 10 s
+FETCH_BUDGET_MARGIN = 30
+
+
+@pytest.fixture
+def resources() -> dict[str, Any]:
+    return yaml.safe_load(RESOURCES_YAML.read_text())
+
+
+@pytest.fixture
+def plan() -> hcl.Module:
+    return checks.plan(TF)
+
+
+def write(directory: Path, text: str, name: str = "main.tf") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(dedent(text).replace("MODULES", str(MODULES)))
+    return directory
+
+
+def services(plan: hcl.Module) -> dict[str, hcl.ResourceInstance]:
+    return checks.cloud_run_services(plan)
+
+
+# --- The configuration reads resources.yaml and creates exactly what it declares ----------------------
+
+
+def test_terraform_reads_the_resource_definition_the_emulators_read(plan, resources):
+    assert "yamldecode(file(" in plan.config.locals["resources"]
+    assert plan.local["resources"] == resources
+
+
+def test_every_resource_of_resources_yaml_is_created_under_its_name_and_wiring(plan, resources):
+    assert checks.name_problems(plan, resources) == []
+    assert checks.bucket_problems(plan, resources) == []
+
+
+def test_names_follow_resources_yaml_when_it_changes(tmp_path, resources):
+    """Rename everything renameable in a copy of resources.yaml: a name hard-coded in HCL would stay behind."""
+    shutil.copytree(TF, tmp_path / "infra" / "terraform", ignore=shutil.ignore_patterns(".terraform*"))
+    renamed = {name: f"{name}-v2" for name in [*resources["topics"], *resources["subscriptions"]]}
+    changed = {
+        "topics": {renamed[t]: spec for t, spec in resources["topics"].items()},
+        "subscriptions": {
+            renamed[name]: {
+                **spec,
+                "topic": renamed[spec["topic"]],
+                **(
+                    {
+                        "dead_letter": {
+                            **spec["dead_letter"],
+                            "topic": renamed[spec["dead_letter"]["topic"]],
+                            "max_delivery_attempts": 7,
+                        }
+                    }
+                    if "dead_letter" in spec
+                    else {}
+                ),
+                **(
+                    {"retry_policy": {"minimum_backoff": "20s", "maximum_backoff": "300s"}}
+                    if "retry_policy" in spec
+                    else {}
+                ),
+            }
+            for name, spec in resources["subscriptions"].items()
+        },
+        "bucket": {"name_suffix": "parts-v2", "part_prefix": "parts/", "delete_after_days": 3},
+        "bigquery": {**resources["bigquery"], "dataset": "trades_v2", "staging_dataset": "trades_v2_staging"},
+    }
+    (tmp_path / "infra" / "resources.yaml").write_text(yaml.safe_dump(changed))
+
+    copy = checks.plan(tmp_path / "infra" / "terraform")
+
+    assert copy.local["resources"] == changed
+    assert checks.name_problems(copy, changed) == []
+    assert checks.bucket_problems(copy, changed) == []
+    assert checks.precondition_failures(copy) == []
+
+
+# --- Pub/Sub ---------------------------------------------------------------------------------------
+
+
+def test_push_subscriptions_have_oidc_retry_and_dead_letter_policies(plan):
+    assert len(checks.push_subscriptions(plan)) == 2
+    assert checks.push_subscription_problems(plan) == []
+
+
+def test_dead_letter_topics_have_a_subscription_and_the_service_agent_its_grants(plan):
+    assert checks.dead_letter_problems(plan) == []
+
+
+def test_ack_deadlines_are_in_range_and_cover_each_receivers_budget(plan, resources):
+    assert checks.ack_deadline_problems(plan, margin=FETCH_BUDGET_MARGIN) == []
+    fetcher_env = checks.service_env(services(plan)["fetcher"])
+    assert float(fetcher_env["FETCH_BUDGET_SECONDS"]) == 240
+    assert resources["subscriptions"]["wallets-push"]["ack_deadline_seconds"] >= 240 + FETCH_BUDGET_MARGIN
+
+
+def test_cloud_run_timeouts_cover_their_subscriptions_ack_deadlines(plan):
+    assert checks.timeout_problems(plan) == []
+    assert checks.timeout_seconds(services(plan)["fetcher"]) == 300
+    assert checks.timeout_seconds(services(plan)["loader"]) == 600
+
+
+def test_push_uses_the_receivers_deterministic_url_as_oidc_audience(plan):
+    for sub in checks.push_subscriptions(plan):
+        service = checks.push_target(plan, sub)
+        audience = sub.blocks("push_config")[0].blocks("oidc_token")[0].get("audience")
+        expected = f"https://{service.get('name')}-{checks.TEST_PROJECT_NUMBER}.us-central1.run.app"
+        assert audience == expected == checks.service_env(service)["OIDC_AUDIENCE"]
+
+
+# --- Cloud Run: scaling, rate limits, environment, exposure -----------------------------------------
+
+
+def test_loader_cannot_scale_above_one_instance(plan):
+    assert checks.single_writer_problems(plan, ["loader"]) == []
+
+
+def test_loader_concurrency_lets_a_batch_gather_its_files(plan):
+    loader = services(plan)["loader"]
+    concurrency = loader.blocks("template")[0].get("max_instance_request_concurrency")
+    assert concurrency >= float(checks.service_env(loader)["LOADER_FLUSH_FILES"])
+
+
+def test_tier_presets_are_the_published_dome_tiers(plan):
+    limits = plan.var["dome_tier_limits"]
+    assert {tier: (v["per_second"], v["per_10s"]) for tier, v in limits.items()} == TIERS
+
+
+def test_fetcher_fleet_stays_under_every_tiers_limits(plan):
+    assert checks.fleet_rate_problems(TF) == []
+    # and the numbers the services receive for the default tier (dev): 10 instances share 100/s, 500/10 s
+    env = checks.service_env(services(plan)["fetcher"])
+    assert (env["DOME_RATE_PER_SECOND"], env["DOME_RATE_PER_10S"], env["DOME_TIER"]) == (10, 50, "custom")
+    assert checks.max_instances(services(plan)["fetcher"]) == 10
+
+
+@pytest.mark.parametrize("instances", [1, 3, 7])
+def test_fetcher_fleet_stays_under_every_tier_at_other_sizes(instances):
+    """Sizes that do not divide the limits: the share must round down."""
+    assert checks.fleet_rate_problems(TF, fetcher_max_instances=instances) == []
+
+
+@pytest.mark.parametrize("instances", [1, 3, 7, 10])
+def test_fetcher_fleet_stays_under_the_polymarket_limit(instances):
+    fetcher = services(checks.plan(TF, trade_source="polymarket", fetcher_max_instances=instances))["fetcher"]
+    share = checks.service_env(fetcher)["POLYMARKET_RATE_PER_10S"]
+    assert share >= 1 and share * checks.max_instances(fetcher) <= 200
+    assert "DOME_API_KEY" not in checks.service_env(fetcher)  # no secret needed for the public API
+
+
+@pytest.mark.parametrize("tier", sorted(TIERS))
+def test_fetcher_concurrency_is_sized_from_the_tier(tier):
+    fetcher = services(checks.plan(TF, dome_tier=tier))["fetcher"]
+    env = checks.service_env(fetcher)
+    sustained = min(env["DOME_RATE_PER_SECOND"], env["DOME_RATE_PER_10S"] / 10)
+    concurrency = fetcher.blocks("template")[0].get("max_instance_request_concurrency")
+    assert concurrency == max(1, min(32, -(-sustained // 1)))
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"dome_tier": "free", "fetcher_max_instances": 11}, "less than one request per window"),
+        ({"dome_tier": "gold"}, "not a key of dome_tier_limits"),
+        ({"trade_source": "polymarket", "polymarket_rate_per_10s": 5}, "less than one Polymarket request"),
+        ({"fetch_budget_seconds": 280}, "fit the fetcher's push ack deadline"),
+        ({"loader_flush_seconds": 580}, "fit the loader's push ack deadline"),
+        ({"loader_concurrency": 10}, "at least loader_flush_files"),
+    ],
+)
+def test_plan_time_guard_rejects_unsafe_settings(variables, message):
+    failures = checks.precondition_failures(checks.plan(TF, **variables))
+    assert any(message in f for f in failures), failures
+
+
+def test_defaults_pass_every_validation_and_precondition(plan):
+    assert checks.validation_failures(plan) == []
+    assert checks.precondition_failures(plan) == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "variable"),
+    [
+        ({"traders_table": "just_a_table"}, "traders_table"),
+        ({"dispatch_attempt_deadline_seconds": 10}, "dispatch_attempt_deadline_seconds"),
+        ({"operator_members": ["allUsers"]}, "operator_members"),
+        ({"trade_source": "goldsky"}, "trade_source"),
+    ],
+)
+def test_variable_validation_rejects_bad_values(variables, variable):
+    failures = checks.validation_failures(checks.plan(TF, **variables))
+    assert any(f.startswith(f"var.{variable}:") for f in failures), failures
+
+
+def test_each_service_gets_the_environment_it_reads(plan):
+    common = {
+        "GCP_PROJECT",
+        "BQ_DATASET",
+        "BQ_STAGING_DATASET",
+        "BQ_LOCATION",
+        "GCS_BUCKET",
+        "OIDC_AUDIENCE",
+        "LOG_LEVEL",
+    }
+    wanted = {
+        "dispatcher": common | {"TRADERS_TABLE", "LEASE_SECONDS", "MAX_IN_FLIGHT"},
+        "fetcher": common
+        | {
+            "TRADE_SOURCE",
+            "DOME_API_BASE_URL",
+            "DOME_API_KEY",
+            "DOME_RATE_PER_SECOND",
+            "DOME_RATE_PER_10S",
+            "POLYMARKET_RATE_PER_10S",
+            "FETCH_BUDGET_SECONDS",
+            "FETCH_MAX_PAGES",
+        },
+        "loader": common | {"LOADER_FLUSH_FILES", "LOADER_FLUSH_SECONDS"},
+    }
+    for name, keys in wanted.items():
+        env = checks.service_env(services(plan)[name])
+        assert keys <= set(env), f"{name} lacks {keys - set(env)}"
+        assert env["GCS_BUCKET"] == "test-project-backfill-parts"
+    fetcher = checks.service_env(services(plan)["fetcher"])
+    assert isinstance(fetcher["DOME_API_KEY"], Unknown) and fetcher["DOME_API_KEY"].path.startswith("secret:")
+    assert fetcher["DOME_API_KEY"].path.endswith("@latest")
+    assert checks.service_env(services(plan)["dispatcher"])["TRADERS_TABLE"] == "test-project.polymarket.traders"
+
+
+def test_an_external_traders_table_is_read_not_created():
+    plan = checks.plan(TF, traders_table="other-project.crm.wallets")
+    assert checks.validation_failures(plan) == []
+    assert "traders" not in checks.resource_names(plan)["tables"]
+    assert checks.service_env(services(plan)["dispatcher"])["TRADERS_TABLE"] == "other-project.crm.wallets"
+    reads = {
+        (r.get("project"), r.get("dataset_id"))
+        for r in plan.resources("google_bigquery_dataset_iam_member")
+        if r.get("role") == "roles/bigquery.dataViewer"
+    }
+    assert reads == {("other-project", "crm"), ("test-project", "polymarket")}
+
+
+def test_push_receivers_are_internal_and_nothing_is_public(plan):
+    assert {n: s.get("ingress") for n, s in services(plan).items() if n != "dispatcher"} == {
+        "fetcher": "INGRESS_TRAFFIC_INTERNAL_ONLY",
+        "loader": "INGRESS_TRAFFIC_INTERNAL_ONLY",
+    }
+    members = [r.get("member") for r in plan.all_resources() if r.type.endswith("_iam_member")]
+    assert not {"allUsers", "allAuthenticatedUsers"} & {m for m in members if isinstance(m, str)}
+
+
+def _grants(plan: hcl.Module) -> set[tuple[str, str, str]]:
+    """(service, role, target) for every grant to a service's own service account."""
+    out = set()
+    for grant in plan.resources():
+        if not grant.type.endswith("_iam_member"):
+            continue
+        member = grant.get("member")
+        if not (isinstance(member, Unknown) and member.path.endswith(".service_account_member")):
+            continue
+        service = member.path.split(".")[1]
+        target = next(
+            (
+                grant.get(a)
+                for a in ("topic", "subscription", "bucket", "secret_id", "table_id", "dataset_id", "project")
+                if a in grant.body
+            ),
+            None,
+        )
+        out.add((service, grant.get("role"), target.path if isinstance(target, Unknown) else target))
+    return out
+
+
+def test_each_service_account_gets_only_what_it_needs(plan):
+    bucket, secret = "google_storage_bucket.parts.name", "google_secret_manager_secret.dome_api_key.id"
+    main, staging = "google_bigquery_dataset.main.dataset_id", "google_bigquery_dataset.staging.dataset_id"
+    assert _grants(plan) == {
+        ("fetcher", "roles/pubsub.publisher", "wallets"),
+        ("fetcher", "roles/pubsub.publisher", "files"),
+        ("fetcher", "roles/pubsub.publisher", "wallets-dead-letter"),
+        ("fetcher", "roles/storage.objectCreator", bucket),
+        ("fetcher", "roles/storage.objectViewer", bucket),
+        ("fetcher", "roles/secretmanager.secretAccessor", secret),
+        ("loader", "roles/storage.objectViewer", bucket),
+        ("loader", "roles/bigquery.dataEditor", main),
+        ("loader", "roles/bigquery.dataEditor", staging),
+        ("loader", "roles/bigquery.jobUser", "test-project"),
+        ("dispatcher", "roles/pubsub.publisher", "wallets"),
+        ("dispatcher", "roles/pubsub.publisher", "wallets-dead-letter"),  # parks invalid wallets
+        ("dispatcher", "roles/pubsub.publisher", "files"),  # replays FileReady dead letters
+        ("dispatcher", "roles/pubsub.subscriber", "wallets-dead-letter-pull"),
+        ("dispatcher", "roles/pubsub.viewer", "wallets-dead-letter-pull"),
+        ("dispatcher", "roles/pubsub.subscriber", "files-dead-letter-pull"),
+        ("dispatcher", "roles/pubsub.viewer", "files-dead-letter-pull"),
+        ("dispatcher", "roles/bigquery.dataViewer", "polymarket"),
+        ("dispatcher", "roles/bigquery.dataEditor", "google_bigquery_table.tables[leases].table_id"),
+        ("dispatcher", "roles/bigquery.jobUser", "test-project"),
+    }
+
+
+def test_invokers_are_the_push_identities_and_the_scheduler(plan):
+    invokers = {m.address: m.var["invokers"] for m in plan.all_modules() if "invokers" in m.config.variables}
+    assert set(invokers["module.fetcher."]) == {"wallets-push"}
+    assert set(invokers["module.loader."]) == {"files-push"}
+    assert invokers["module.dispatcher."] == {"scheduler": "serviceAccount:<google_service_account.scheduler.email>"}
+
+
+def test_scheduler_posts_dispatch_every_30_minutes_with_oidc(plan):
+    (job,) = plan.resources("google_cloud_scheduler_job")
+    target = job.blocks("http_target")[0]
+    oidc = target.blocks("oidc_token")[0]
+    assert job.get("schedule") == "*/30 * * * *"
+    assert (target.get("http_method"), target.get("uri")) == ("POST", "<module.dispatcher.uri>/dispatch")
+    assert oidc.get("audience") == f"https://dispatcher-{checks.TEST_PROJECT_NUMBER}.us-central1.run.app"
+    assert isinstance(oidc.get("service_account_email"), Unknown)
+    assert job.get("attempt_deadline") == "320s"
+    assert job.blocks("retry_config")[0].get("retry_count") >= 1
+    assert checks.timeout_seconds(services(plan)["dispatcher"]) >= 320
+
+
+# --- BigQuery ----------------------------------------------------------------------------------------
+
+
+def test_trades_is_month_partitioned_on_timestamp_and_clustered(plan):
+    assert checks.partition_problems(plan) == []
+
+
+def test_staging_dataset_expires_its_tables(plan, resources):
+    staging = [
+        d
+        for d in plan.resources("google_bigquery_dataset")
+        if d.get("dataset_id") == resources["bigquery"]["staging_dataset"]
+    ]
+    assert [d.get("default_table_expiration_ms") for d in staging] == [86400000]
+
+
+def _schema(table: str) -> list[tuple[str, str, str]]:
+    return [(c["name"], c["type"], c["mode"]) for c in json.loads((TF / "schemas" / f"{table}.json").read_text())]
+
+
+def test_trades_schema_mirrors_shared_trades():
+    from shared.trades import COLUMNS, INGESTED_AT, KEY_COLUMNS
+
+    expected = [
+        (c.name, c.bigquery, "REQUIRED" if c.name in KEY_COLUMNS else "NULLABLE") for c in (*COLUMNS, INGESTED_AT)
+    ]
+    assert _schema("trades") == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        (
+            "checkpoints",
+            "wallet_address:STRING:REQUIRED run_id:STRING source:STRING status:STRING "
+            "parts_loaded:INT64 final_part:INT64 trades_loaded:INT64 newest_trade_at:TIMESTAMP "
+            "last_error:STRING started_at:TIMESTAMP updated_at:TIMESTAMP completed_at:TIMESTAMP",
+        ),
+        (
+            "checkpoint_parts",
+            "wallet_address:STRING run_id:STRING part:INT64 uri:STRING:REQUIRED rows:INT64 final:BOOL "
+            "cursor_in:STRING cursor_after:STRING loaded_at:TIMESTAMP",
+        ),
+        (
+            "leases",
+            "wallet_address:STRING:REQUIRED run_id:STRING reason:STRING leased_at:TIMESTAMP lease_until:TIMESTAMP",
+        ),
+    ],
+)
+def test_bookkeeping_schemas(table, columns):
+    expected = [(*c.split(":")[:2], [*c.split(":"), "NULLABLE"][2]) for c in columns.split()]
+    assert _schema(table) == expected
+
+
+def test_schema_files_match_the_bigquery_adapter(resources):
+    """shared/gcp/bigquery.py creates the same tables for the emulators; both must agree."""
+    adapter = pytest.importorskip("shared.gcp.bigquery")
+    assert set(adapter.TABLES) == set(resources["bigquery"]["tables"])
+    for table, fields in adapter.TABLES.items():
+        assert _schema(table) == [(f.name, f.field_type, f.mode) for f in fields], table
+
+
+def test_every_table_of_resources_yaml_has_a_schema_file_matching_the_embedded_warehouse(resources):
+    duckdb = pytest.importorskip("duckdb")
+    from shared.warehouse.duckdb import SCHEMA
+
+    to_bigquery = {
+        "VARCHAR": "STRING",
+        "BIGINT": "INT64",
+        "DOUBLE": "FLOAT64",
+        "BOOLEAN": "BOOL",
+        "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    }
+    con = duckdb.connect()
+    con.execute(SCHEMA)
+    for table in resources["bigquery"]["tables"]:
+        rows = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        assert [(n, t) for n, t, _ in _schema(table)] == [(n, to_bigquery[t]) for n, t in rows], table
+
+
+# --- House rules -------------------------------------------------------------------------------------
+
+
+def test_iam_grants_are_additive_members():
+    assert checks.authoritative_iam(checks.configs(TF)) == []
+
+
+def test_nothing_uses_count():
+    assert checks.count_usage(checks.configs(TF)) == []
+
+
+def test_every_variable_is_typed_and_described():
+    configs = checks.configs(TF)
+    assert len(configs) == 3
+    assert checks.untyped_variables(configs) == []
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed; fmt check skipped")
+def test_terraform_fmt_is_clean(tmp_path):
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(tmp_path / "none.tfrc")}
+    (tmp_path / "none.tfrc").write_text("")
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff", str(TF)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The checkers catch what they are for (bad snippets) ------------------------------------------
+
+PUSH_AND_SERVICE = """
+module "push" {
+  source                           = "MODULES/push_subscription"
+  project                          = "p"
+  topic_name                       = "t"
+  subscription_name                = "t-push"
+  push_endpoint                    = "${module.svc.uri}/"
+  oidc_audience                    = module.svc.audience
+  ack_deadline_seconds             = %(ack)s
+  minimum_backoff                  = "10s"
+  maximum_backoff                  = "600s"
+  max_delivery_attempts            = 5
+  dead_letter_topic_name           = "t-dead-letter"
+  dead_letter_subscription_name    = "t-dead-letter-pull"
+  dead_letter_ack_deadline_seconds = 60
+  dead_letter_message_retention    = "604800s"
+  pubsub_service_agent_email       = "service-1@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+module "svc" {
+  source          = "MODULES/cloud_run_service"
+  project         = "p"
+  project_number  = "1"
+  region          = "us-central1"
+  name            = "loader"
+  image           = "img:1"
+  concurrency     = 1
+  max_instances   = %(max)s
+  timeout_seconds = %(timeout)s
+  env             = { FETCH_BUDGET_SECONDS = 240 }
+}
+"""
+
+
+def push_and_service(tmp_path: Path, ack: int = 300, timeout: int = 300, most: int = 1) -> hcl.Module:
+    """A push subscription into a Cloud Run service named loader whose work budget is 240 s."""
+    return checks.plan(write(tmp_path, PUSH_AND_SERVICE % {"ack": ack, "timeout": timeout, "max": most}))
+
+
+def test_snippet_with_sound_values_passes_the_evaluated_checks(tmp_path):
+    snippet = push_and_service(tmp_path)
+    assert checks.ack_deadline_problems(snippet) == []
+    assert checks.timeout_problems(snippet) == []
+    assert checks.single_writer_problems(snippet) == []
+    assert checks.push_subscription_problems(snippet) == []
+    assert checks.dead_letter_problems(snippet) == []
+
+
+@pytest.mark.parametrize("ack", [120, 260, 700, 5])
+def test_ack_checker_catches_a_deadline_shorter_than_the_budget_or_out_of_range(tmp_path, ack):
+    problems = checks.ack_deadline_problems(push_and_service(tmp_path, ack=ack, timeout=900))
+    assert problems and ("outside 10-600" in problems[0] or "< FETCH_BUDGET_SECONDS 240" in problems[0])
+
+
+def test_timeout_checker_catches_a_service_that_cuts_pushes_short(tmp_path):
+    assert "shorter than" in checks.timeout_problems(push_and_service(tmp_path, timeout=60))[0]
+
+
+def test_single_writer_checker_catches_a_loader_that_scales_out(tmp_path):
+    assert "can scale to 2" in checks.single_writer_problems(push_and_service(tmp_path, most=2))[0]
+
+
+PUSH_SUBSCRIPTION = """
+resource "google_pubsub_topic" "t" { name = "t" }
+resource "google_pubsub_topic" "dead" { name = "t-dead-letter" }
+resource "google_pubsub_subscription" "push" {
+  name  = "t-push"
+  topic = google_pubsub_topic.t.id
+  push_config {
+    push_endpoint = "https://example.run.app/"
+    %(oidc)s
+  }
+  %(retry)s
+  %(dead)s
+}
+"""
+OIDC = 'oidc_token { service_account_email = "push@p.iam.gserviceaccount.com" }'
+RETRY = 'retry_policy {\n minimum_backoff = "10s"\n maximum_backoff = "600s"\n}'
+DEAD = "dead_letter_policy {\n dead_letter_topic = google_pubsub_topic.dead.id\n max_delivery_attempts = 5\n}"
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ({"oidc": "", "retry": RETRY, "dead": DEAD}, "push without an OIDC token"),
+        ({"oidc": OIDC, "retry": "", "dead": DEAD}, "no retry policy"),
+        ({"oidc": OIDC, "retry": RETRY, "dead": ""}, "no dead-letter policy"),
+        ({"oidc": OIDC, "retry": RETRY, "dead": DEAD.replace("= 5", "= 2")}, "outside 5-100"),
+    ],
+)
+def test_push_checker_catches_a_missing_policy(tmp_path, parts, expected):
+    problems = checks.push_subscription_problems(checks.plan(write(tmp_path, PUSH_SUBSCRIPTION % parts)))
+    assert len(problems) == 1 and expected in problems[0]
+
+
+def test_dead_letter_checker_catches_a_topic_without_subscription_or_agent_grants(tmp_path):
+    snippet = checks.plan(write(tmp_path, PUSH_SUBSCRIPTION % {"oidc": OIDC, "retry": RETRY, "dead": DEAD}))
+    problems = checks.dead_letter_problems(snippet)
+    assert len(problems) == 3
+    assert "without a subscription" in problems[0]
+    assert "lacks roles/pubsub.publisher" in problems[1]
+    assert "lacks roles/pubsub.subscriber" in problems[2]
+
+
+def test_dead_letter_checker_accepts_the_grants_once_present(tmp_path):
+    write(tmp_path, PUSH_SUBSCRIPTION % {"oidc": OIDC, "retry": RETRY, "dead": DEAD})
+    write(
+        tmp_path,
+        """
+        locals { agent = "serviceAccount:service-1@gcp-sa-pubsub.iam.gserviceaccount.com" }
+        resource "google_pubsub_subscription" "dead" {
+          name  = "t-dead-letter-pull"
+          topic = google_pubsub_topic.dead.id
+        }
+        resource "google_pubsub_topic_iam_member" "agent" {
+          topic  = google_pubsub_topic.dead.name
+          role   = "roles/pubsub.publisher"
+          member = local.agent
+        }
+        resource "google_pubsub_subscription_iam_member" "agent" {
+          subscription = google_pubsub_subscription.push.name
+          role         = "roles/pubsub.subscriber"
+          member       = local.agent
+        }
+    """,
+        name="grants.tf",
+    )
+    assert checks.dead_letter_problems(checks.plan(tmp_path)) == []
+
+
+FLEET = """
+variable "dome_tier" {
+  type        = string
+  description = "tier"
+  default     = "dev"
+}
+variable "dome_tier_limits" {
+  type        = map(object({ per_second = number, per_10s = number }))
+  description = "limits"
+  default = {
+    free = { per_second = 10, per_10s = 100 }
+    dev  = { per_second = 100, per_10s = 500 }
+    pro  = { per_second = 300, per_10s = 3000 }
+  }
+}
+locals {
+  tier = var.dome_tier_limits[var.dome_tier]
+}
+module "fetcher" {
+  source          = "MODULES/cloud_run_service"
+  project         = "p"
+  project_number  = "1"
+  region          = "us-central1"
+  name            = "fetcher"
+  image           = "img:1"
+  concurrency     = 4
+  max_instances   = 3
+  timeout_seconds = 300
+  env = {
+    DOME_RATE_PER_SECOND = %(rounding)s(local.tier.per_second / 3)
+    DOME_RATE_PER_10S    = %(rounding)s(local.tier.per_10s / 3)
+  }
+}
+"""
+
+
+def test_fleet_checker_catches_a_share_rounded_up(tmp_path):
+    assert checks.fleet_rate_problems(write(tmp_path / "floor", FLEET % {"rounding": "floor"})) == []
+    problems = checks.fleet_rate_problems(write(tmp_path / "ceil", FLEET % {"rounding": "ceil"}))
+    assert any("free: 3 instances x DOME_RATE_PER_SECOND=4 exceeds the tier's 10 per_second" in p for p in problems)
+
+
+def test_fleet_checker_catches_instances_left_without_requests(tmp_path):
+    snippet = write(tmp_path, (FLEET % {"rounding": "floor"}).replace("/ 3)", "/ 30)").replace("= 3\n", "= 30\n"))
+    assert "free: DOME_RATE_PER_SECOND=0 gives each instance no requests" in checks.fleet_rate_problems(snippet)
+
+
+def test_name_checker_catches_a_name_hard_coded_differently(tmp_path, resources):
+    (tmp_path / "resources.yaml").write_text(yaml.safe_dump(resources))
+    snippet = checks.plan(
+        write(
+            tmp_path,
+            """
+        locals { resources = yamldecode(file("${path.module}/resources.yaml")) }
+        resource "google_pubsub_topic" "topics" {
+          for_each = local.resources.topics
+          name     = each.key == "wallets" ? "wallet" : each.key
+        }
+    """,
+        )
+    )
+    problems = checks.name_problems(snippet, resources)
+    assert any(p.startswith("topics: terraform creates") and "'wallet'" in p for p in problems)
+
+
+def test_partition_checker_catches_day_partitions_and_missing_clustering(tmp_path):
+    snippet = checks.plan(
+        write(
+            tmp_path,
+            """
+        resource "google_bigquery_table" "trades" {
+          dataset_id = "d"
+          table_id   = "trades"
+          clustering = ["wallet_address"]
+          time_partitioning {
+            type  = "DAY"
+            field = "timestamp"
+          }
+        }
+    """,
+        )
+    )
+    problems = checks.partition_problems(snippet)
+    assert len(problems) == 2 and "DAY" in problems[0] and "clustering" in problems[1]
+
+
+def test_bucket_checker_catches_public_access_and_a_missing_lifecycle(tmp_path, resources):
+    snippet = checks.plan(
+        write(
+            tmp_path,
+            """
+        resource "google_storage_bucket" "parts" {
+          name                        = "p-backfill-parts"
+          uniform_bucket_level_access = true
+          public_access_prevention    = "inherited"
+        }
+    """,
+        )
+    )
+    problems = checks.bucket_problems(snippet, resources)
+    assert len(problems) == 2 and "public access" in problems[0] and "lifecycle" in problems[1]
+
+
+def test_static_checkers_catch_bindings_count_and_undescribed_variables(tmp_path):
+    write(
+        tmp_path,
+        """
+        variable "untyped" { description = "no type" }
+        variable "undescribed" { type = string }
+        resource "google_pubsub_topic_iam_binding" "all" {
+          topic   = "t"
+          role    = "roles/pubsub.publisher"
+          members = ["serviceAccount:a@p.iam.gserviceaccount.com"]
+        }
+        resource "google_project_iam_policy" "project" {
+          project     = "p"
+          policy_data = "{}"
+        }
+        resource "google_pubsub_topic" "numbered" {
+          count = 2
+          name  = "t-${count.index}"
+        }
+        module "numbered" {
+          source = "MODULES/cloud_run_service"
+          count  = 1
+        }
+    """,
+    )
+    config = [hcl.load_config(tmp_path)]
+    assert len(checks.authoritative_iam(config)) == 2
+    assert len(checks.count_usage(config)) == 2
+    assert [p.split(": ")[1] for p in checks.untyped_variables(config)] == [
+        "variable untyped has no type",
+        "variable undescribed has no description",
+    ]
