@@ -1,6 +1,9 @@
-"""`python -m emulators.dome --port 8081 --tier dev`: serve the Dome API simulator until interrupted.
+"""`python -m emulators.dome --port 8081 --tier dev`: serve the trade API simulator until interrupted:
+Dome at http://HOST:PORT/v1/polymarket/orders, the Polymarket Data API at http://HOST:PORT/v2/trades.
 
-`--export-ground-truth PATH` writes every wallet's rows as JSONL first; `--export-only` stops there.
+`--export-ground-truth PATH` writes every wallet's rows as JSONL first (in the shape of
+`--export-source`: dome, or polymarket = what `/v2/trades?taker_only=false&start=1` returns);
+`--export-only` stops there.
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--per-second", type=int, help="override the tier's per-second limit")
     p.add_argument("--per-10s", type=int, help="override the tier's per-10-seconds limit")
     p.add_argument("--latency-ms", type=float, default=0.0, help="mean latency, jittered ±25%%")
-    for name in ("error-5xx", "burst-429", "slow", "drop", "truncated"):
+    p.add_argument("--data-api-per-10s", type=int, default=200, help="per-client window of /v2/trades (0: unlimited)")
+    for name in ("error-5xx", "burst-429", "slow", "drop", "truncated", "unavailable", "html", "missing-field"):
         p.add_argument(f"--{name}-rate", type=float, default=0.0)
+    p.add_argument("--short-page-rate", type=float, default=0.0, help="/v2/trades: half pages, has_more true")
     p.add_argument("--slow-seconds", type=float, default=5.0)
+    p.add_argument("--unavailable-retry-after", type=int, default=1, help="Retry-After of the 503 fault")
+    p.add_argument("--html-status", type=int, default=403, help="status of the CDN block page fault")
     p.add_argument("--fault-seed", type=int, default=1)
     p.add_argument(
         "--fail-wallet",
@@ -46,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         help="accepted bearer key (repeatable); none given: any non-empty key",
     )
     p.add_argument("--export-ground-truth", metavar="PATH", help="write the ground truth JSONL before serving")
+    p.add_argument("--export-source", choices=("dome", "polymarket"), default="dome", help="shape of the export")
     p.add_argument("--export-only", action="store_true", help="write the ground truth and exit")
     return p
 
@@ -69,6 +77,13 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         slow_seconds=args.slow_seconds,
         drop_rate=args.drop_rate,
         truncated_rate=args.truncated_rate,
+        unavailable_rate=args.unavailable_rate,
+        unavailable_retry_after=args.unavailable_retry_after,
+        html_rate=args.html_rate,
+        html_status=args.html_status,
+        missing_field_rate=args.missing_field_rate,
+        short_page_rate=args.short_page_rate,
+        data_api_per_10s=args.data_api_per_10s or None,
         fault_seed=args.fault_seed,
         fail_wallets=fail_wallets,
         api_keys=set(args.api_keys) if args.api_keys else None,
@@ -82,15 +97,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = config_from(args)
     if args.export_ground_truth:
-        counts = Universe(config.seed, config.size, config.whale_trades).export_ground_truth(args.export_ground_truth)
+        universe = Universe(config.seed, config.size, config.whale_trades)
+        counts = universe.export_ground_truth(args.export_ground_truth, args.export_source)
         print(
-            f"ground truth: {sum(counts.values()):,} rows of {len(counts)} wallets -> {args.export_ground_truth}",
+            f"ground truth ({args.export_source}): {sum(counts.values()):,} rows of {len(counts)} wallets "
+            f"-> {args.export_ground_truth}",
             flush=True,
         )
         if args.export_only:
             return 0
     hide_drop_tracebacks()
-    print(f"Dome simulator: base URL http://{args.host}:{args.port}/v1 (tier {args.tier})", flush=True)
+    root = f"http://{args.host}:{args.port}"
+    print(f"Dome simulator: base URL {root}/v1 (tier {args.tier})", flush=True)
+    print(f"Polymarket Data API simulator: base URL {root} (GET /v2/trades)", flush=True)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", lifespan="off")
     return 0
 

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 # Dome's published tiers (reference/dome-api.md §4): (per second, per 10 s); both windows apply.
 TIERS: dict[str, tuple[int, int]] = {"free": (10, 100), "dev": (100, 500), "pro": (300, 3000)}
+# Polymarket's published Data API row for `/trades`: 200 requests per 10 s (polymarket-data-api.md §3).
+DATA_API_PER_10S = 200
 
 
 class Faults(BaseModel):
@@ -39,6 +41,18 @@ class Faults(BaseModel):
     """A 200 whose JSON body is cut in the middle."""
     fail_wallets: dict[str, int] = Field(default_factory=dict)
     """Wallet -> HTTP status every request for it answers (dead-letter tests)."""
+    unavailable_rate: Rate = 0.0
+    """A 503 with Retry-After (the Data API's `request_timeout`: no database connection in time)."""
+    unavailable_retry_after: int = Field(default=1, ge=0)
+    """The Retry-After seconds of that 503."""
+    html_rate: Rate = 0.0
+    """A CDN block page: HTML, not JSON, answered before the request reaches the API."""
+    html_status: int = Field(default=403, ge=200, le=599)
+    """Its status: 403 as Cloudflare's and CloudFront's blocks send; 200 for a proxy that hides it."""
+    missing_field_rate: Rate = 0.0
+    """A 200 whose first row lacks a required field (Dome: tx_hash; Data API: timestamp)."""
+    short_page_rate: Rate = 0.0
+    """/v2/trades only: half a page with has_more true ("a short page does not end the walk")."""
 
     @field_validator("fail_wallets")
     @classmethod
@@ -77,11 +91,19 @@ class SimConfig(BaseModel):
     drop_rate: Rate = 0.0
     truncated_rate: Rate = 0.0
     fail_wallets: dict[str, int] = Field(default_factory=dict)
+    unavailable_rate: Rate = 0.0
+    unavailable_retry_after: int = Field(default=1, ge=0)
+    html_rate: Rate = 0.0
+    html_status: int = Field(default=403, ge=200, le=599)
+    missing_field_rate: Rate = 0.0
+    short_page_rate: Rate = 0.0
     """Initial fault settings, as in `Faults`."""
+    data_api_per_10s: int | None = Field(default=DATA_API_PER_10S, ge=1)
+    """The per-client window of /v2/trades (requests per 10 s, by client address); None = unlimited."""
     clock: Callable[[], float] = time.monotonic
     """Monotonic seconds for the rate-limit windows (tests inject a fake)."""
     wall_clock: Callable[[], float] = time.time
-    """Epoch seconds, for x-ratelimit-reset."""
+    """Epoch seconds, for x-ratelimit-reset and the Data API's default window (3 years back from now)."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     """How latency is spent (tests inject a recorder)."""
 

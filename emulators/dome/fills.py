@@ -9,6 +9,13 @@ O(1): segment by bisection, then chunk i // CHUNK, then the slot. Timestamps fal
 
 A `Fill` is source-neutral (it always knows its block, log index and maker/taker role); each API
 simulator renders it in its own shape.
+
+A segment's `kind` adds one trait the Data API cares about: "sweep" (the whole run is ONE transaction
+of identical resting orders of this wallet, filled by one taker: same tx, token, side, size, price and
+second, only order hash and log index differ), "hashless" (rows the Data API serves without a
+transaction hash), "combo" (some fills on combo markets: the universe hands in a catalogue holding
+them) and "dust" (a quarter of the fills under 0.01 shares, which `/v2/trades` hides by default).
+Outside "dust" segments no fill is under 0.01 shares.
 """
 
 from __future__ import annotations
@@ -76,6 +83,8 @@ class Segment:
     """Share of chunks holding multi-fill transactions."""
     partial: float = 0.0
     """Share of chunks holding orders filled across several transactions."""
+    kind: str = ""
+    """"" or one of "sweep", "hashless", "combo", "dust" (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,8 @@ class Fill:
     counterparty: str
     role: str
     """"maker" (a resting order of this wallet was filled) or "taker" (this wallet's order took)."""
+    hashless: bool = False
+    """The Data API serves this fill with an empty transaction_hash (Dome still has the hash)."""
 
     @property
     def token_id(self) -> str:
@@ -149,6 +160,8 @@ def chunk_fills(
     base: Any, wallet: str, seg_no: int, seg: Segment, chunk: int, markets: tuple[Market, ...], first_slot: int = 0
 ) -> list[Fill]:
     """The fills of one chunk from `first_slot` on (the last chunk of a segment may be short)."""
+    if seg.kind == "sweep":
+        return _sweep_fills(base, wallet, seg_no, seg, chunk, markets, first_slot)
     (tx_ids, order_ids, book_ids, first, spans), slots = _layout(base, seg_no, seg, chunk)
     n = min(CHUNK, seg.length - chunk * CHUNK)
     tx_size = [0] * CHUNK
@@ -178,8 +191,10 @@ def chunk_fills(
         sd = slots[6 * s : 6 * s + 6]
         r = int.from_bytes(sd[0:4], "little") / 2**32
         shares = (1 + int(50_000 * r**3)) * 10_000
-        if sd[4] < 64:  # amounts off the cent grid, as fees and odd sizes produce
+        if sd[4] < 64 and shares > 10_000:  # amounts off the cent grid, as fees and odd sizes produce
             shares -= (sd[5] * 37) % 10_000
+        elif seg.kind == "dust" and sd[4] >= 192:  # under 0.01 shares: hidden by /v2/trades' default filter
+            shares = 1 + (sd[5] * 37) % 9_999
         taker = full_size[t] == 1 and not spans[s] and td[52] < 90
         out.append(
             Fill(
@@ -197,6 +212,41 @@ def chunk_fills(
                 price_milli=price_milli,
                 counterparty="0x" + td[32:52].hex(),
                 role="taker" if taker else "maker",
+                hashless=seg.kind == "hashless",
+            )
+        )
+    return out
+
+
+def _sweep_fills(
+    base: Any, wallet: str, seg_no: int, seg: Segment, chunk: int, markets: tuple[Market, ...], first_slot: int
+) -> list[Fill]:
+    """A "sweep" segment: one transaction, one block, identical fills but for order hash and log index."""
+    td = _digest(base, _TX, seg_no, 0, 0)
+    bd = _digest(base, _BOOK, seg_no, 0, 0)
+    market = markets[int.from_bytes(bd[0:4], "little") % len(markets)]
+    price_milli = 10 * (1 + int.from_bytes(bd[7:9], "little") % 99)
+    shares = (1 + td[40] % 200) * 250_000
+    out: list[Fill] = []
+    for s in range(first_slot, min(CHUNK, seg.length - chunk * CHUNK)):
+        offset = chunk * CHUNK + s
+        od = _digest(base, _ORDER, seg_no, chunk, s)
+        out.append(
+            Fill(
+                wallet=wallet,
+                position=seg.start + offset,
+                tx_hash="0x" + td[:32].hex(),
+                block_number=block_at(seg.newest),
+                log_index=10 + 2 * (seg.length - 1 - offset),
+                timestamp=seg.newest,
+                order_hash="0x" + od[:32].hex(),
+                market=market,
+                outcome=bd[4] & 1,
+                side="BUY" if bd[5] < 150 else "SELL",
+                shares=shares,
+                price_milli=price_milli,
+                counterparty="0x" + td[32:52].hex(),
+                role="maker",
             )
         )
     return out

@@ -2,6 +2,10 @@
 
 Every market has a slug, a title, a condition id (0x + 64 hex) and two outcome tokens whose ids are
 77-digit decimal strings (uint256 values, as on the CTF exchange), all derived from the seed.
+
+`combos(seed)` adds combo (parlay) markets as the Data API shows them: a combo condition id of 62 hex
+digits, `0x03`-prefixed and ending in zero padding, no slug, a title of the legs joined by " AND "
+(polymarket-data-api.md §2; polyoxide OBSERVED.md "Combo trades carry 62-digit condition ids").
 """
 
 from __future__ import annotations
@@ -57,6 +61,16 @@ class Market:
     condition_id: str
     token_ids: tuple[str, str]
     """Outcome token ids in LABELS order (Yes, No)."""
+    combo: bool = False
+    """A combo (parlay) of several markets: empty slug and outcome on the Data API."""
+
+    @property
+    def event_slug(self) -> str:
+        """The parent event's slug: the market's subject and date (markets of one event share it)."""
+        if self.combo:
+            return ""
+        parts = self.slug.split("-")
+        return "-".join([parts[0], *parts[-3:]])
 
 
 def _hex(seed: int, *parts: object, size: int = 32) -> str:
@@ -109,3 +123,24 @@ def catalogue(seed: int, count: int = 120) -> tuple[Market, ...]:
             )
         )
     return tuple(markets)
+
+
+def combos(seed: int, legs_from: tuple[Market, ...], count: int = 12) -> tuple[Market, ...]:
+    """`count` combo markets over the legs' titles; indexes continue after the legs'."""
+    rng = random.Random(f"dome-sim|{seed}|combos")
+    out: list[Market] = []
+    for k in range(count):
+        legs = rng.sample(legs_from, rng.randint(2, 4))
+        index = len(legs_from) + k
+        condition = "0x03" + _hex(seed, "combo", k)[:50] + "0" * 10  # 62 hex digits
+        out.append(
+            Market(
+                index,
+                "",
+                " AND ".join(leg.title for leg in legs),
+                condition,
+                (token_id(seed, index, 0), token_id(seed, index, 1)),
+                combo=True,
+            )
+        )
+    return tuple(out)

@@ -1,4 +1,5 @@
-"""The simulator's answers, good and bad: Dome-style JSON errors, 429s, 5xx pages, broken bodies."""
+"""The simulator's answers, good and bad: Dome-style JSON errors, 429s, 5xx pages, a CDN block page,
+broken bodies."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ _5XX = (
 _HTML = (
     "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n<center><h1>{status} {phrase}</h1>"
     "</center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+# What a CDN's web-application firewall answers instead of the API (Cloudflare's block page, abridged).
+_CDN_BLOCK = (
+    '<!DOCTYPE html>\n<html lang="en-US">\n<head><title>Attention Required! | Cloudflare</title></head>\n'
+    '<body><div id="cf-wrapper"><h1>Sorry, you have been blocked</h1>\n<h2>You are unable to access '
+    "{host}</h2>\n<p>This website is using a security service to protect itself from online attacks.</p>\n"
+    "<p>Cloudflare Ray ID: <strong>{ray}</strong></p></div></body>\n</html>\n"
 )
 
 
@@ -57,3 +67,17 @@ def dropped(payload: bytes) -> StreamingResponse:
 def truncated(payload: bytes) -> Response:
     """200 with a complete HTTP response whose JSON stops in the middle."""
     return Response(payload[: len(payload) // 2], media_type="application/json")
+
+
+def cdn_block_page(status: int, host: str, ray: str) -> Response:
+    """An HTML block page where JSON was expected (the html fault)."""
+    return Response(_CDN_BLOCK.format(host=host, ray=ray), status_code=status, media_type="text/html")
+
+
+def missing_field(body: dict[str, Any], rows_key: str, field: str) -> dict[str, Any]:
+    """The body with `field` gone from its first row (or, on an empty page, without `pagination`)."""
+    rows = [dict(r) for r in body[rows_key]]
+    if not rows:
+        return {rows_key: rows}
+    rows[0].pop(field, None)
+    return {**body, rows_key: rows}

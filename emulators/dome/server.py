@@ -2,6 +2,7 @@
 
 with run_simulator(SimConfig(tier="dev", whale_trades=3_000)) as sim:
     requests.get(f"{sim.base_url}/polymarket/orders", params={"user": w}, headers=...)
+    requests.get(f"{sim.data_api_url}/v2/trades", params={"user": w, "taker_only": "false", "start": 1})
     sim.state.stats  # what the server saw
 """
 
@@ -44,6 +45,8 @@ class RunningSimulator:
         self.root_url = f"http://{host}:{port}"
         self.base_url = f"{self.root_url}/v1"
         """What clients use as Dome's base URL (the real one is https://api.domeapi.io/v1)."""
+        self.data_api_url = self.root_url
+        """What clients use as the Data API's base URL (the real one is https://data-api.polymarket.com)."""
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask uvicorn to exit and wait for its thread. Idempotent."""
@@ -74,7 +77,7 @@ def run_simulator(
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"the Dome simulator did not start on {host}:{port}")
+            raise RuntimeError(f"the trade API simulator did not start on {host}:{port}")
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]
     return RunningSimulator(server, thread, app.state.sim, host, bound)

@@ -6,6 +6,7 @@ server's event loop, and the few writes from a test thread are single attribute 
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,25 +15,28 @@ from typing import Any, NamedTuple
 from emulators.dome.config import Faults, SimConfig
 from emulators.dome.orders import OrderBook
 from emulators.dome.ratelimit import SlidingWindows
+from emulators.dome.trades import TradeFeed
 from emulators.dome.universe import Universe
 
 
 @dataclass
 class Stats:
     requests: int = 0
-    """Requests to /polymarket/orders, whatever their outcome."""
+    """Requests to /polymarket/orders and /v2/trades, whatever their outcome."""
     rate_limited: int = 0
     """429s sent (window limits and burst faults)."""
     rows_served: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     by_wallet: dict[str, int] = field(default_factory=dict)
     by_wallet_cursor: dict[tuple[str, bool], int] = field(default_factory=dict)
-    """(wallet, the request carried a pagination_key) -> requests."""
+    """(wallet, the request carried a cursor: pagination_key or cursor) -> requests."""
+    by_endpoint: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     """Fault kind -> times injected."""
 
-    def count_request(self, wallet: str | None, had_cursor: bool) -> None:
+    def count_request(self, wallet: str | None, had_cursor: bool, endpoint: str = "/v1/polymarket/orders") -> None:
         self.requests += 1
+        self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
         if wallet:
             self.by_wallet[wallet] = self.by_wallet.get(wallet, 0) + 1
             key = (wallet, had_cursor)
@@ -59,6 +63,7 @@ class Stats:
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "by_wallet": dict(self.by_wallet),
             "by_wallet_cursor": cursors,
+            "by_endpoint": dict(self.by_endpoint),
             "faults": dict(self.faults),
         }
 
@@ -73,6 +78,11 @@ class Roll(NamedTuple):
     truncated: bool
     jitter: float
     pick: float
+    # From a second RNG, so adding these left the first seven draws (and Dome's fault runs) unchanged.
+    unavailable: bool
+    html: bool
+    missing_field: bool
+    short_page: bool
 
 
 class SimState:
@@ -80,12 +90,22 @@ class SimState:
         self.config = config
         self.universe = Universe(config.seed, config.size, config.whale_trades)
         self.book = OrderBook(self.universe)
+        self.feed = TradeFeed(self.universe)
         self.faults: Faults = config.faults()
         self.stats = Stats()
         per_second, per_10s = config.windows()
         windows = [(n, s) for n, s in ((per_second, 1.0), (per_10s, 10.0)) if n is not None]
         self.limiter = SlidingWindows(windows, config.clock)
         self.rng = random.Random(config.fault_seed)
+        self.extra_rng = random.Random(f"{config.fault_seed}|extra")
+        per_client = [(config.data_api_per_10s, 10.0)] if config.data_api_per_10s else []
+        self.client_limiter = SlidingWindows(per_client, config.clock)
+        self._traces = 0
+
+    def trace_id(self) -> str:
+        """The `x-trace-id` of the next Data API response: opaque, unique per response."""
+        self._traces += 1
+        return hashlib.blake2b(f"{self.config.fault_seed}|trace|{self._traces}".encode(), digest_size=16).hexdigest()
 
     def patch_faults(self, patch: Mapping[str, Any] | None = None, **changes: Any) -> Faults:
         """Replace some fault fields (validated; unknown names are an error); returns the new faults."""
@@ -97,7 +117,7 @@ class SimState:
         self.stats = Stats()
 
     def roll(self) -> Roll:
-        f, r = self.faults, self.rng.random
+        f, r, x = self.faults, self.rng.random, self.extra_rng.random
         return Roll(
             r() < f.burst_429_rate,
             r() < f.error_5xx_rate,
@@ -106,4 +126,8 @@ class SimState:
             r() < f.truncated_rate,
             0.75 + 0.5 * r(),
             r(),
+            x() < f.unavailable_rate,
+            x() < f.html_rate,
+            x() < f.missing_field_rate,
+            x() < f.short_page_rate,
         )

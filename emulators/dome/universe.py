@@ -7,6 +7,13 @@ log_index desc), ties beyond that broken by the position itself, so the order is
 Rows older than LOG_INDEX_SINCE carry `block_number` and `log_index` as JSON null (the keys stay
 present): Dome added those fields in January 2026 and the simulator assumes old rows were not
 backfilled (dome-api.md, open question 8).
+
+Two views of the same fills: `rows` in Dome's shape, `trade_rows` in the Data API v2's
+(`polymarket.py`). The Data API edge wallets (`data_api_special`: identical fills of one transaction
+straddling the 1000-row page boundary, combo markets, rows without a transaction hash, fills older
+than the Data API's 3-year default window, dust under 0.01 shares) are listed only by
+`wallets("polymarket")`: Dome's listings, exports and tests stay as they were (its endpoint still
+answers those wallets if asked).
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulators.dome.fills import CHUNK, TIMELINE_END, Fill, Segment, chunk_fills, timestamp_at
-from emulators.dome.markets import Market, catalogue
+from emulators.dome.fills import CHUNK, TIMELINE_END, TIMELINE_START, Fill, Segment, chunk_fills, timestamp_at
+from emulators.dome.markets import Market, catalogue, combos
+from emulators.dome.polymarket import FULL_HISTORY, profile, trade_row
 
 LOG_INDEX_SINCE = 1735689600  # 2025-01-01T00:00:00Z
 DAY = 86_400
@@ -56,7 +64,10 @@ SPECIAL = (
     "same_ts_boundary",
     "no_log_index",
 )
-Run = tuple[int, int, int, float, float]  # newest, length, span, multi, partial
+DATA_API_SPECIAL = ("straddle", "combo", "no_tx_hash", "old_fills", "dust")
+STRADDLE_AT = 997  # first position of the straddle wallet's sweep: 3 fills each side of the 1000-row boundary
+Run = tuple[Any, ...]  # newest, length, span, multi, partial[, kind]
+SOURCES = ("dome", "polymarket")
 
 
 def dome_row(fill: Fill) -> dict[str, Any]:
@@ -90,11 +101,11 @@ def _address(seed: int, name: str) -> str:
 def _segments(*runs: Run) -> tuple[Segment, ...]:
     out: list[Segment] = []
     start, floor = 0, None
-    for newest, length, span, multi, partial in runs:
+    for newest, length, span, multi, partial, *kind in runs:
         span = span and max(span, 2 * length)  # >= 2 s between transactions: one block each
         if floor is not None and newest > floor - 2:
             raise ValueError("segments must be newest first and apart in time")
-        out.append(Segment(start, length, newest, span, multi, partial))
+        out.append(Segment(start, length, newest, span, multi, partial, *kind))
         start, floor = start + length, newest - span
     return tuple(out)
 
@@ -119,6 +130,21 @@ def _special_runs(name: str, whale_trades: int) -> tuple[Run, ...]:
             (LOG_INDEX_SINCE + 30 * DAY, 200, 20 * DAY, 0.1, 0.05),
             (LOG_INDEX_SINCE - DAY, 1000, 300 * DAY, 0.4, 0.1),
         ),
+    }[name]
+
+
+def _data_api_runs(name: str) -> tuple[Run, ...]:
+    recent = RECENT - DAY
+    return {
+        "straddle": (
+            (recent, STRADDLE_AT, 40 * DAY, 0.1, 0.05),
+            (recent - 41 * DAY, 6, 0, 0.0, 0.0, "sweep"),
+            (recent - 42 * DAY, 300, 30 * DAY, 0.1, 0.05),
+        ),
+        "combo": ((recent, 400, 90 * DAY, 0.1, 0.05, "combo"),),
+        "no_tx_hash": ((recent, 200, 30 * DAY, 0.1, 0.05), (recent - 31 * DAY, 300, 60 * DAY, 0.3, 0.0, "hashless")),
+        "old_fills": ((recent, 150, 200 * DAY, 0.1, 0.05), (TIMELINE_START + 180 * DAY, 200, 170 * DAY, 0.1, 0.05)),
+        "dust": ((recent, 300, 60 * DAY, 0.1, 0.05, "dust"),),
     }[name]
 
 
@@ -150,12 +176,19 @@ class Universe:
     def __init__(self, seed: int = 7, size: int = 40, whale_trades: int = 250_000) -> None:
         self.seed, self.size, self.whale_trades = seed, size, whale_trades
         self.markets: tuple[Market, ...] = catalogue(seed)
+        # Combo fills draw from a small catalogue where combos are common (a third of the markets).
+        self.combo_mix: tuple[Market, ...] = self.markets[:24] + combos(seed, self.markets)
         self.special: dict[str, str] = {name: _address(seed, f"special:{name}") for name in SPECIAL}
+        self.data_api_special: dict[str, str] = {name: _address(seed, f"special:{name}") for name in DATA_API_SPECIAL}
         self._plans: dict[str, _Plan] = {}
         for name, wallet in self.special.items():
             self._plans[wallet] = self._plan(wallet, _special_runs(name, whale_trades))
+        for name, wallet in self.data_api_special.items():
+            self._plans[wallet] = self._plan(wallet, _data_api_runs(name))
+        self._ordinary: list[str] = []
         for j in range(size):
             wallet = _address(seed, f"wallet:{j}")
+            self._ordinary.append(wallet)
             self._plans[wallet] = self._plan(wallet, _ordinary_run(seed, j))
 
     def _plan(self, wallet: str, runs: tuple[Run, ...]) -> _Plan:
@@ -163,9 +196,13 @@ class Universe:
         segments = _segments(*runs)
         return _Plan(base, segments, tuple(s.start for s in segments), sum(s.length for s in segments))
 
-    def wallets(self) -> list[str]:
-        """Special wallets first (in SPECIAL order), then the ordinary ones."""
-        return list(self._plans)
+    def wallets(self, source: str = "dome") -> list[str]:
+        """Special wallets first (in SPECIAL order), then for "polymarket" the Data API edge wallets
+        (in DATA_API_SPECIAL order), then the ordinary ones."""
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
+        extra = list(self.data_api_special.values()) if source == "polymarket" else []
+        return [*self.special.values(), *extra, *self._ordinary]
 
     def count(self, wallet: str) -> int:
         plan = self._plans.get(wallet.lower())
@@ -185,7 +222,10 @@ class Universe:
     def fill(self, wallet: str, i: int) -> Fill:
         plan, seg_no, seg = self._locate(wallet, i)
         chunk, slot = divmod(i - seg.start, CHUNK)
-        return chunk_fills(plan.base, wallet.lower(), seg_no, seg, chunk, self.markets, slot)[0]
+        return chunk_fills(plan.base, wallet.lower(), seg_no, seg, chunk, self._catalogue(seg), slot)[0]
+
+    def _catalogue(self, seg: Segment) -> tuple[Market, ...]:
+        return self.combo_mix if seg.kind == "combo" else self.markets
 
     def fills(self, wallet: str, start: int = 0, stop: int | None = None) -> Iterator[Fill]:
         """Fills at positions [start, stop), newest first, generated a chunk at a time."""
@@ -195,7 +235,7 @@ class Universe:
         while i < stop:
             plan, seg_no, seg = self._locate(wallet, i)
             chunk, slot = divmod(i - seg.start, CHUNK)
-            batch = chunk_fills(plan.base, wallet, seg_no, seg, chunk, self.markets, slot)
+            batch = chunk_fills(plan.base, wallet, seg_no, seg, chunk, self._catalogue(seg), slot)
             yield from batch[: stop - i]
             i += len(batch)
 
@@ -204,6 +244,11 @@ class Universe:
 
     def rows(self, wallet: str, start: int = 0) -> Iterator[dict[str, Any]]:
         return map(dome_row, self.fills(wallet, start))
+
+    def trade_rows(self, wallet: str) -> Iterator[dict[str, Any]]:
+        """The Data API's rows of the wallet, as `/v2/trades?user=W&taker_only=false&start=1` serves them."""
+        who = profile(self.seed, wallet.lower())
+        return (trade_row(f, who) for f in self.fills(wallet) if FULL_HISTORY.shows(f))
 
     def role(self, wallet: str, i: int) -> str:
         """ "maker" or "taker": the wallet's side of the match (not a Dome field; kept for other sources)."""
@@ -226,14 +271,19 @@ class Universe:
                 lo = mid + 1
         return lo
 
-    def export_ground_truth(self, path: str | Path) -> dict[str, int]:
-        """JSONL, one `{"wallet": w, **row}` per fill, every wallet in API order; returns rows per wallet."""
+    def export_ground_truth(
+        self, path: str | Path, source: str = "dome", wallets: list[str] | None = None
+    ) -> dict[str, int]:
+        """JSONL, one `{"wallet": w, **row}` per row `source`'s API returns for the wallet (Dome: every
+        fill; Polymarket: `taker_only=false&start=1`), every wallet (default: `wallets(source)`) in API
+        order; returns rows per wallet."""
         counts: dict[str, int] = {}
+        rows_of = self.trade_rows if source == "polymarket" else self.rows
         with Path(path).open("w", encoding="utf-8") as out:
-            for wallet in self.wallets():
+            for wallet in self.wallets(source) if wallets is None else [w.lower() for w in wallets]:
                 counts[wallet] = 0
                 lines: list[str] = []
-                for row in self.rows(wallet):
+                for row in rows_of(wallet):
                     lines.append(json.dumps({"wallet": wallet, **row}, separators=(",", ":")))
                     if len(lines) >= 5000:
                         out.write("\n".join(lines) + "\n")
