@@ -104,7 +104,7 @@ def build_runner(
         workers=workers,
         dispatch=dispatch,
         max_attempts=settings.max_delivery_attempts,
-        **({"budget": budget} if budget else {}),
+        budget=budget or FetchBudget(seconds=settings.fetch_budget_seconds, max_pages=settings.fetch_max_pages),
     )
     return EmbeddedRunner(config, source=make_source(settings, base_url=base_url), warehouse=warehouse, store=store)
 
@@ -231,3 +231,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -21,9 +21,8 @@ INVALID_LINE = "0xnot-a-wallet"
 def run_demo(
     directory: Path, *, size: int, whale_trades: int, seed: int, workers: int, faults: bool, console: Console
 ) -> int:
-    from emulators.dome.server import run_simulator
-
     from emulators.dome.config import SimConfig
+    from emulators.dome.server import run_simulator
     from shared.cli import build_runner, execute_run, new_run_id
 
     directory.mkdir(parents=True, exist_ok=True)

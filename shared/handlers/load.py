@@ -70,4 +70,11 @@ def _commit(files: list[FileReady], warehouse: Warehouse, clock: Clock) -> list[
             CheckpointUpdate(wallet, run_id, source[(wallet, run_id)], status, state.parts_loaded, state.final_part)
         )
     warehouse.commit_batch(files, new, updates, clock.now())
+    log.info(
+        "committed %d parts, %d rows; %d wallets complete, %d in progress",
+        len(files),
+        sum(f.rows for f in files),
+        len(completed),
+        len(updates) - len(completed),
+    )
     return completed

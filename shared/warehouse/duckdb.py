@@ -206,13 +206,14 @@ class DuckDBWarehouse:
             try:
                 if paths:
                     cur.execute(MERGE_TRADES, [now, paths])
-                cur.executemany(
-                    """INSERT INTO checkpoint_parts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uri) DO NOTHING""",
-                    [
-                        [s.wallet, s.run_id, s.part, s.uri, s.rows, s.final, s.cursor_in, s.cursor_after, now]
-                        for s in segments
-                    ],
-                )
+                if segments:  # executemany with no rows is an error in DuckDB
+                    cur.executemany(
+                        "INSERT INTO checkpoint_parts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uri) DO NOTHING",
+                        [
+                            [s.wallet, s.run_id, s.part, s.uri, s.rows, s.final, s.cursor_in, s.cursor_after, now]
+                            for s in segments
+                        ],
+                    )
                 for c in checkpoints:
                     cur.execute(
                         MERGE_CHECKPOINT,
