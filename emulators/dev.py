@@ -261,16 +261,16 @@ class DevCloud:
         return self.services[name].url
 
     def publisher_client(self) -> Any:
-        from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1 import PublisherClient
 
         with scoped_env(self.env()):
-            return pubsub_v1.PublisherClient()
+            return PublisherClient()
 
     def subscriber_client(self) -> Any:
-        from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1 import SubscriberClient
 
         with scoped_env(self.env()):
-            return pubsub_v1.SubscriberClient()
+            return SubscriberClient()
 
     def backlog(self, subscription: str) -> int:
         """Messages of a subscription not yet acknowledged (delivered or not), read from the emulator's
@@ -341,14 +341,16 @@ def config_from(args: argparse.Namespace) -> DevConfig:
     for item in args.fail_wallet:
         wallet, _, status = item.partition("=")
         fail[special[wallet] if wallet in SPECIAL else wallet] = int(status)
-    sim = SimConfig(
-        seed=args.seed,
-        size=args.size,
-        whale_trades=args.whale_trades,
-        tier=args.tier,
-        latency_ms=args.latency_ms,
-        fail_wallets=fail,
-        **rates,
+    sim = SimConfig.model_validate(
+        {
+            "seed": args.seed,
+            "size": args.size,
+            "whale_trades": args.whale_trades,
+            "tier": args.tier,
+            "latency_ms": args.latency_ms,
+            "fail_wallets": fail,
+            **rates,
+        }
     )
     ports = {"dispatcher": args.dispatcher_port, "fetcher": args.fetcher_port, "loader": args.loader_port}
     return DevConfig(

@@ -24,7 +24,7 @@ PERMANENT, TRANSIENT = SPECIAL["n1001"], SPECIAL["partial_fills"]
 @pytest.fixture(scope="module")
 def cloud(start_cloud):
     sim = SimConfig(seed=SEED, size=4, whale_trades=1_500, fail_wallets={PERMANENT: 400, TRANSIENT: 500})
-    return start_cloud(sim)
+    return start_cloud(sim, HTTP_MAX_ATTEMPTS="2")  # each failing delivery asks the API twice
 
 
 def test_failing_wallets_are_dead_lettered_with_their_reason_and_replayed_once_fixed(cloud, tmp_path):
