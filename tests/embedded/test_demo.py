@@ -1,0 +1,75 @@
+"""`backfill demo` end to end (a small universe), and the ground-truth check it relies on.
+
+The demo's own verdict is not trusted: the test opens the DuckDB file it left and checks it again,
+then damages a copy to prove the check notices a missing, a duplicated and an invented row.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from shared.embedded.demo import INVALID_LINE
+from shared.verify import verify_dome
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("demo")
+    argv = [sys.executable, "-m", "shared.cli", "demo", "--dir", str(directory), "--size", "8"]
+    proc = subprocess.run([*argv, "--whale-trades", "4000"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "0 duplicates, 0 missing, 0 extra" in proc.stderr
+    return directory
+
+
+def _only(directory, pattern):
+    (path,) = directory.glob(pattern)
+    return path
+
+
+def test_demo_leaves_an_exact_warehouse_and_dead_letters_the_invalid_line(demo_dir):
+    db, truth = _only(demo_dir, "demo-*.duckdb"), _only(demo_dir, "ground-truth-*.jsonl")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        check = verify_dome(con, str(truth))
+        letters = con.execute("SELECT wallet, error_class, error FROM dead_letters").fetchall()
+        statuses = dict(con.execute("SELECT status, count(*) FROM checkpoints GROUP BY ALL").fetchall())
+        truth_rows = sum(1 for _ in truth.open())
+    finally:
+        con.close()
+    assert check.exact and check.warehouse_rows == truth_rows > 4000
+    assert statuses == {"complete": check.wallets}
+    assert [(w, c) for w, c, _ in letters] == [(INVALID_LINE, "InvalidWallet")]
+    assert "0x" in letters[0][2] or "address" in letters[0][2].lower()
+
+
+def test_the_check_notices_a_missing_a_duplicated_and_an_invented_row(demo_dir, tmp_path):
+    db = tmp_path / "damaged.duckdb"
+    shutil.copy(_only(demo_dir, "demo-*.duckdb"), db)
+    truth = _only(demo_dir, "ground-truth-*.jsonl")
+    con = duckdb.connect(str(db))
+    try:
+        victim = con.execute("SELECT trade_key FROM trades ORDER BY trade_key LIMIT 1").fetchone()[0]
+        copied = con.execute("SELECT trade_key FROM trades ORDER BY trade_key DESC LIMIT 1").fetchone()[0]
+        con.execute("DELETE FROM trades WHERE trade_key = ?", [victim])
+        con.execute(
+            "INSERT INTO trades SELECT * REPLACE (trade_key || '-copy' AS trade_key) FROM trades WHERE trade_key = ?",
+            [copied],
+        )
+        con.execute(
+            """INSERT INTO trades SELECT * REPLACE (trade_key || '-x' AS trade_key, price + 0.001 AS price)
+               FROM trades WHERE trade_key = ?""",
+            [copied],
+        )
+        check = verify_dome(con, str(truth))
+    finally:
+        con.close()
+    assert (check.missing, check.duplicates, check.extra) == (1, 1, 2)
+    assert not check.exact
