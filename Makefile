@@ -25,5 +25,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(ARGS)
 
+# The three services on the local emulators and the Dome simulator (docs/local-cloud.md); Ctrl-C stops all.
+dev: $(STAMP)
+	$(BIN)/python -m emulators.dev $(ARGS)
+
 clean:
 	rm -rf $(VENV) .demo
