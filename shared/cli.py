@@ -3,6 +3,7 @@
 backfill run --wallets FILE --db PATH [--workers N]
 backfill status --db PATH
 backfill dead-letters list|replay --db PATH
+backfill probe --wallet W [--source polymarket]
 backfill demo
 """
 
@@ -36,11 +37,19 @@ app.add_typer(letters_app, name="dead-letters")
 console = Console(stderr=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The DuckDB file (created if missing).")]
+SourceOption = Annotated[
+    str | None,
+    typer.Option("--source", help="dome or polymarket (default: the TRADE_SOURCE setting, else dome)."),
+]
+SOURCES = ("dome", "polymarket")
 
 
-def _settings() -> Settings:
+def _settings(source: str | None = None) -> Settings:
+    if source is not None and source not in SOURCES:
+        console.print(f"[red]--source must be one of {', '.join(SOURCES)}, not {source!r}[/red]")
+        raise typer.Exit(2)
     try:
-        return Settings()
+        return Settings(**({"trade_source": source} if source else {}))
     except ValidationError as exc:
         console.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -115,9 +124,10 @@ def run(
     db: DbOption,
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id for wallets not started yet.")] = None,
+    source: SourceOption = None,
 ) -> None:
     """Back-fill every trade of the wallets in FILE into the DuckDB file; resumable after any stop."""
-    settings = _settings()
+    settings = _settings(source)
     _setup_logging(db)
     runner = build_runner(settings, db, workers, run_id or new_run_id())
     imported = import_wallets(wallets, runner.warehouse, runner.dead_letters)
@@ -224,6 +234,74 @@ def demo(
             directory, size=size, whale_trades=whale_trades, seed=seed, workers=workers, faults=faults, console=console
         )
     )
+
+
+@app.command()
+def probe(
+    wallet: Annotated[str, typer.Option("--wallet", help="The wallet to page.")],
+    source: SourceOption = None,
+    max_pages: Annotated[int | None, typer.Option("--max-pages", min=1, help="Stop after this many pages.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Page one wallet and print counts: pages, rows, maker/taker, rows per transaction, identical fills."""
+    from dataclasses import asdict
+
+    from shared.errors import InvalidWallet
+    from shared.probe import probe as run_probe
+    from shared.wallets import normalize_wallet
+
+    settings = _settings(source)
+    try:
+        address = normalize_wallet(wallet)
+    except InvalidWallet as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    main_source = make_source(settings)
+    taker_only = None
+    if settings.trade_source == "polymarket":
+        from shared.sources.polymarket import PolymarketSource
+
+        taker_only = make_source(settings)
+        assert isinstance(taker_only, PolymarketSource)
+        taker_only.taker_only = True  # the API's default: what a client that forgets the flag gets
+    try:
+        report = run_probe(main_source, address, max_pages=max_pages, taker_only_source=taker_only)
+    except PipelineError as exc:
+        console.print(f"[red]probe failed: {exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        main_source.close()
+        if taker_only is not None:
+            taker_only.close()
+    if as_json:
+        print(json.dumps({**asdict(report), "maker_rows": report.maker_rows}))
+        return
+    walk = report.walk
+    table = Table(title=f"probe {report.source}: {address}", show_header=False)
+    rows = [
+        ("pages", f"{walk.pages}{' (stopped at --max-pages)' if walk.truncated else ''}"),
+        ("rows", f"{walk.rows:,}"),
+        ("requests", f"{walk.requests} ({walk.retries} retried, {walk.rate_limited} answered 429)"),
+        ("seconds", f"{walk.seconds:.1f}"),
+    ]
+    if report.taker_only_rows is not None:
+        rows += [
+            ("rows with taker_only=true (API default)", f"{report.taker_only_rows:,}"),
+            ("maker rows (missed by the default)", f"{report.maker_rows:,}"),
+        ]
+    per_tx = ", ".join(f"{k}: {v}" for k, v in report.rows_per_tx.items())
+    rows += [
+        ("transactions", f"{report.transactions:,}"),
+        ("rows per transaction -> transactions", per_tx or "-"),
+        ("identical fills within a transaction", str(report.identical_fills)),
+        ("rows without a transaction hash", str(report.without_tx_hash)),
+        ("combo rows", str(report.combo_rows)),
+        ("rows of another user", str(report.mismatched_user)),
+        ("oldest .. newest", f"{report.oldest or '-'} .. {report.newest or '-'}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
 
 
 def main() -> None:
