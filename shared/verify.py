@@ -108,20 +108,32 @@ _PM_MAPPING = (
 def verify_dome(con: Any, ground_truth_path: str, wallets: list[str] | None = None) -> Verification:
     """`con`: a DuckDB connection holding `trades` (and `traders` when `wallets` is None)."""
     truth = ", ".join(f'"{f}"' for f in _FIELDS)
-    return _verify(con, ground_truth_path, wallets, _TRUTH_COLUMNS, truth, truth)
+    return _verify(con, ground_truth_path, wallets, _TRUTH_COLUMNS, truth, truth, repeats=False)
 
 
 def verify_polymarket(con: Any, ground_truth_path: str, wallets: list[str] | None = None) -> Verification:
-    """As `verify_dome`, for a ground truth of Data API v2 rows (`/v2/trades?taker_only=false&start=1`)."""
+    """As `verify_dome`, for a ground truth of Data API v2 rows (`/v2/trades?taker_only=false&start=1`).
+
+    The Data API serves identical rows for identical fills of one transaction (no log index, no order
+    hash), so here `duplicates` counts only copies beyond the ones the ground truth itself holds.
+    """
     truth = ", ".join(f'{expr} AS "{column}"' for column, expr in _PM_MAPPING)
     have = ", ".join(f'"{column}"' for column, _ in _PM_MAPPING)
-    return _verify(con, ground_truth_path, wallets, _PM_TRUTH_COLUMNS, truth, have)
+    return _verify(con, ground_truth_path, wallets, _PM_TRUTH_COLUMNS, truth, have, repeats=True)
 
 
 def _verify(
-    con: Any, ground_truth_path: str, wallets: list[str] | None, columns: dict[str, str], truth: str, have: str
+    con: Any,
+    ground_truth_path: str,
+    wallets: list[str] | None,
+    columns: dict[str, str],
+    truth: str,
+    have: str,
+    *,
+    repeats: bool,
 ) -> Verification:
-    """Multiset comparison of `truth` (select list over the JSONL) with `have` (select list over `trades`)."""
+    """Multiset comparison of `truth` (select list over the JSONL) with `have` (select list over `trades`);
+    `repeats`: identical rows are legitimate in the truth, so a duplicate is a copy beyond its count."""
     cur = con.cursor()
     cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
     cur.execute("CREATE OR REPLACE TEMP TABLE _scope (wallet VARCHAR)")
@@ -145,9 +157,19 @@ def _verify(
     out.wallets = cur.execute("SELECT count(*) FROM _scope").fetchone()[0]
     out.truth_rows = cur.execute("SELECT count(*) FROM _truth").fetchone()[0]
     out.warehouse_rows = cur.execute("SELECT count(*) FROM _have").fetchone()[0]
-    out.duplicates = (
-        out.warehouse_rows - cur.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM _have)").fetchone()[0]
-    )
+    if repeats:
+        names = [d[0] for d in cur.execute("SELECT * FROM _have LIMIT 0").description]
+        same = " AND ".join(f'h."{c}" IS NOT DISTINCT FROM t."{c}"' for c in names)
+        out.duplicates = cur.execute(
+            f"""SELECT coalesce(sum(h._n - t._n), 0)::BIGINT
+                FROM (SELECT *, count(*) AS _n FROM _have GROUP BY ALL) h
+                JOIN (SELECT *, count(*) AS _n FROM _truth GROUP BY ALL) t ON {same}
+                WHERE h._n > t._n"""
+        ).fetchone()[0]
+    else:
+        out.duplicates = (
+            out.warehouse_rows - cur.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM _have)").fetchone()[0]
+        )
     out.missing = cur.execute("SELECT count(*) FROM (SELECT * FROM _truth EXCEPT ALL SELECT * FROM _have)").fetchone()[
         0
     ]

@@ -59,7 +59,8 @@ class PolymarketSource(HttpTradeClient):
         params: dict[str, Any] = {
             "user": wallet,
             "taker_only": str(self.taker_only).lower(),
-            "start": since if since is not None else 1,
+            # start=0 (like an omitted start) means "three years back" to the Data API; since=0 means all.
+            "start": max(since, 1) if since is not None else 1,
             "limit": self.page_size,
         }
         if until is not None:
