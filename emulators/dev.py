@@ -36,8 +36,8 @@ from emulators.stack import HOST, EmulatorStack, free_port
 SERVICES = ("dispatcher", "fetcher", "loader")
 STOP_GRACE_SECONDS = 5.0
 DEV_API_KEY = "local-dev-key"
-# A faulty simulator for `--faults`: enough 5xx, 429 and cut bodies that every retry path runs.
 JSON = "-H 'content-type: application/json'"
+# A faulty simulator for `--faults`: enough 5xx, 429 and cut bodies that every retry path runs.
 FAULT_PRESET = {"error_5xx_rate": 0.03, "burst_429_rate": 0.02, "truncated_rate": 0.02}
 
 
