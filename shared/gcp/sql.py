@@ -52,15 +52,26 @@ ON t.wallet_address = s.wallet_address
 WHEN NOT MATCHED THEN INSERT (wallet_address, added_at) VALUES (s.wallet_address, CURRENT_TIMESTAMP())"""
 
 
+def _traders(n: Names) -> str:
+    """The wallets of the traders table as we store them (trimmed, lowercase; shared.wallets): the table may
+    be someone else's, with checksummed mixed-case addresses, and checkpoints and leases hold the lowercase
+    form, so comparing raw values would re-dispatch those wallets forever and never count them complete.
+    (A lease is compared the same way, whatever spelling it was taken under.)"""
+    return (
+        f"(SELECT DISTINCT LOWER(TRIM(wallet_address)) AS wallet_address FROM {n.traders} "
+        "WHERE wallet_address IS NOT NULL)"
+    )
+
+
 def candidates(n: Names, incremental: bool) -> str:
     wanted = "c.status = 'complete'" if incremental else "COALESCE(c.status, '') <> 'complete'"
     return f"""
 SELECT t.wallet_address, c.run_id, c.status, UNIX_SECONDS(c.newest_trade_at) AS newest_trade_epoch
-FROM (SELECT DISTINCT wallet_address FROM {n.traders} WHERE wallet_address IS NOT NULL) AS t
+FROM {_traders(n)} AS t
 LEFT JOIN {n.table("checkpoints")} AS c ON c.wallet_address = t.wallet_address
 WHERE {wanted}
   AND NOT EXISTS (SELECT 1 FROM {n.table("leases")} AS l
-                  WHERE l.wallet_address = t.wallet_address AND l.lease_until > @now)
+                  WHERE LOWER(TRIM(l.wallet_address)) = t.wallet_address AND l.lease_until > @now)
 ORDER BY t.wallet_address
 LIMIT @limit"""
 
@@ -101,7 +112,7 @@ def segments(n: Names) -> str:
 def status_counts(n: Names) -> str:
     return f"""
 SELECT COALESCE(c.status, 'pending') AS status, COUNT(*) AS n
-FROM (SELECT DISTINCT wallet_address FROM {n.traders} WHERE wallet_address IS NOT NULL) AS t
+FROM {_traders(n)} AS t
 LEFT JOIN {n.table("checkpoints")} AS c ON c.wallet_address = t.wallet_address
 GROUP BY 1 ORDER BY 1"""
 
@@ -165,7 +176,8 @@ def meta_params(now: datetime, segments: list[Segment], checkpoints: list[Checkp
 
 def commit_script(n: Names, rows_table: str | None, meta: str, parts: bool, rounds: int) -> str:
     """The one transaction of a batch; statements for what the batch does not have are left out."""
-    statements = ["BEGIN TRANSACTION;"]
+    statements = [_prune_bounds(rows_table)] if rows_table else []  # DECLAREs go before anything else
+    statements.append("BEGIN TRANSACTION;")
     if rows_table:
         statements.append(_merge_trades(n, rows_table, meta))
     if parts:
@@ -175,7 +187,38 @@ def commit_script(n: Names, rows_table: str | None, meta: str, parts: bool, roun
     return "\n".join(statements)
 
 
+# How far a fill's timestamp may move between two reads of the same key and still be matched. Keys with
+# a timestamp in them (Dome fingerprints, Polymarket) cannot move at all; a Dome (tx_hash, log_index) is
+# one on-chain log, whose block time moves only if a reorg re-mines the transaction (seconds or minutes).
+PRUNE_MARGIN_DAYS = 7
+
+
+def _prune_bounds(rows_table: str) -> str:
+    """Script variables for the trades MERGE: the batch's timestamp range (widened by the margin) and its
+    wallets. BigQuery prunes partitions only on constant filters of the partitioning column
+    (cloud.google.com/bigquery/docs/querying-partitioned-tables); a join condition such as
+    `t.timestamp = s.timestamp` is not one, a script variable set before the MERGE is. A batch with a NULL
+    timestamp (no source writes one: both require an integer) prunes no partition."""
+    unbounded = "COUNTIF(r.`timestamp` IS NULL) > 0"
+    return f"""
+DECLARE prune_from TIMESTAMP;
+DECLARE prune_to TIMESTAMP;
+DECLARE batch_wallets ARRAY<STRING>;
+SET prune_from = (
+  SELECT IF({unbounded}, TIMESTAMP '0001-01-01 00:00:00+00',
+            TIMESTAMP_SUB(MIN(r.`timestamp`), INTERVAL {PRUNE_MARGIN_DAYS} DAY))
+  FROM {rows_table} AS r);
+SET prune_to = (
+  SELECT IF({unbounded}, TIMESTAMP '9999-12-31 23:59:59.999999+00',
+            TIMESTAMP_ADD(MAX(r.`timestamp`), INTERVAL {PRUNE_MARGIN_DAYS} DAY))
+  FROM {rows_table} AS r);
+SET batch_wallets = (SELECT ARRAY_AGG(DISTINCT r.wallet_address) FROM {rows_table} AS r);"""
+
+
 def _merge_trades(n: Names, rows_table: str, meta: str) -> str:
+    """Insert the batch's new rows. The ON clause repeats the key equality with constant filters (see
+    `_prune_bounds`) so the target scan reads the batch's months and wallets, not the whole table; rows
+    with a NULL timestamp stay matchable (their partition is read too)."""
     return f"""
 MERGE {n.table("trades")} AS t
 USING (
@@ -185,6 +228,8 @@ USING (
   QUALIFY ROW_NUMBER() OVER (PARTITION BY r.wallet_address, r.trade_key ORDER BY r.run_id) = 1
 ) AS s
 ON t.wallet_address = s.wallet_address AND t.trade_key = s.trade_key
+  AND t.wallet_address IN UNNEST(batch_wallets)
+  AND (t.`timestamp` BETWEEN prune_from AND prune_to OR t.`timestamp` IS NULL)
 WHEN NOT MATCHED THEN INSERT ({_COLS}, ingested_at)
 VALUES ({", ".join(f"s.`{c}`" for c in COLUMN_NAMES)}, s.ingested_at);"""
 
