@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from emulators.dome.fills import EXCHANGE
+from emulators.dome.fills import EXCHANGE, Fill
 from emulators.dome.polymarket import DEFAULT_MIN_AMOUNT, Visibility, profile, trade_row
 from emulators.dome.universe import Universe
 
@@ -187,7 +187,8 @@ class TradeFeed:
             size, offset = anchor.size, anchor.offset
             begin = max(begin, self._seek(q.user, anchor.timestamp, anchor.sequence))
         take = max(1, size // 2) if short else size
-        fills, has_more = [], False
+        fills: list[Fill] = []
+        has_more = False
         for fill in u.fills(q.user, begin, window.stop):
             if not q.visibility.shows(fill):
                 continue

@@ -257,7 +257,7 @@ def test_the_servers_window_answers_429_with_retry_after_and_the_client_waits_it
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_a_503_with_retry_after_is_waited_out(sim: Contract, source: str, tmp_path: Path) -> None:
+def test_a_503_with_retry_after_is_waited_out(sim: Contract, source: str) -> None:
     sim.sim.state.patch_faults(unavailable_rate=1.0, unavailable_retry_after=7)
     client = sim.client(source, max_attempts=3)
     with pytest.raises(TransientError) as caught:
