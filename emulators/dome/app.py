@@ -8,7 +8,7 @@ the page -> missing-field, drop or truncate faults -> 200.
 
 One request to /v2/trades goes the same way without an API key (the Data API has none), with the
 per-client window (200 per 10 s by client address) instead of the key's, and v2 error bodies
-`{error, code, retryable, trace_id}`; every answer but the CDN's carries `x-trace-id`.
+`{error, code, retryable, trace_id}`; every JSON answer carries `x-trace-id` (the HTML pages do not).
 """
 
 from __future__ import annotations
