@@ -159,7 +159,9 @@ class BigQueryWarehouse:
         return int(job.num_dml_affected_rows or 0)
 
     def status(self, now: datetime, lease_seconds: int) -> Status:
-        out = Status()  # dead_letters stays 0: in the cloud they are messages on the dead-letter topics
+        # dead_letters stays 0 here: in the cloud they are messages on the dead-letter subscriptions, and the
+        # dispatcher's /status reports PubSubDeadLetters.depth() for them instead of this field.
+        out = Status()
         for row in self._stream(sql.status_counts(self.names), [], doing="read status"):
             out.by_status[row["status"]] = int(row["n"])
         out.wallets_total = sum(out.by_status.values())
