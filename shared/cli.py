@@ -125,12 +125,30 @@ def run(
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id for wallets not started yet.")] = None,
     source: SourceOption = None,
+    switch_source: Annotated[
+        bool, typer.Option("--switch-source", help="Re-fetch wallets loaded from the other source (drops their rows).")
+    ] = False,
 ) -> None:
     """Back-fill every trade of the wallets in FILE into the DuckDB file; resumable after any stop."""
     settings = _settings(source)
     _setup_logging(db)
     runner = build_runner(settings, db, workers, run_id or new_run_id())
     imported = import_wallets(wallets, runner.warehouse, runner.dead_letters)
+    conflicts = runner.warehouse.source_conflicts(settings.trade_source)
+    if conflicts and not switch_source:
+        others = sorted({s for _, s in conflicts})
+        console.print(
+            f"[red]refusing to switch sources:[/red] {len(conflicts)} wallet(s) in {db} were loaded from "
+            f"{', '.join(others)}, and this run pages {settings.trade_source}. Rows from two sources have different "
+            f"keys and cannot be merged. Run with --source {others[0]} to continue, or add --switch-source to "
+            f"re-fetch those wallets from {settings.trade_source} (their {', '.join(others)} rows are dropped). "
+            f"First: {conflicts[0][0]}"
+        )
+        runner.source.close()
+        raise typer.Exit(2)
+    if conflicts:
+        dropped = runner.warehouse.forget_wallets([w for w, _ in conflicts])
+        console.print(f"switching {len(conflicts)} wallet(s) to {settings.trade_source}: dropped {dropped:,} rows")
     console.print(
         f"wallets file: {imported.valid} valid ({imported.added} new), "
         f"{len(imported.invalid)} invalid (dead-lettered), {imported.blank_or_comment} blank/comment"
@@ -225,13 +243,21 @@ def demo(
     seed: Annotated[int, typer.Option("--seed")] = 7,
     workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 8,
     faults: Annotated[bool, typer.Option("--faults/--no-faults")] = True,
+    source: Annotated[str, typer.Option("--source", help="Which API to simulate: dome or polymarket.")] = "dome",
 ) -> None:
     """Simulate the API (faults on), back-fill it into a fresh DuckDB file, check it row for row."""
     from shared.embedded.demo import run_demo
 
     raise typer.Exit(
         run_demo(
-            directory, size=size, whale_trades=whale_trades, seed=seed, workers=workers, faults=faults, console=console
+            directory,
+            size=size,
+            whale_trades=whale_trades,
+            seed=seed,
+            workers=workers,
+            faults=faults,
+            console=console,
+            source=_settings(source).trade_source,
         )
     )
 

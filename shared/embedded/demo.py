@@ -13,13 +13,21 @@ from rich.table import Table
 from shared.deadletters import DuckDBDeadLetters
 from shared.embedded.wallets_file import import_wallets
 from shared.settings import Settings
-from shared.verify import verify_dome
+from shared.verify import verify_dome, verify_polymarket
 
 INVALID_LINE = "0xnot-a-wallet"
 
 
 def run_demo(
-    directory: Path, *, size: int, whale_trades: int, seed: int, workers: int, faults: bool, console: Console
+    directory: Path,
+    *,
+    size: int,
+    whale_trades: int,
+    seed: int,
+    workers: int,
+    faults: bool,
+    console: Console,
+    source: str = "dome",
 ) -> int:
     from emulators.dome.config import SimConfig
     from emulators.dome.server import run_simulator
@@ -30,26 +38,33 @@ def run_demo(
     db = directory / f"demo-{stamp}.duckdb"
     fault_rates = dict(error_5xx_rate=0.03, burst_429_rate=0.01, truncated_rate=0.01, drop_rate=0.01) if faults else {}
     config = SimConfig(seed=seed, size=size, whale_trades=whale_trades, tier="dev", latency_ms=80, **fault_rates)
+    limits = "Dev tier limits (100/s, 500/10 s)" if source == "dome" else "the Data API's 200 requests/10 s"
     console.print(
-        f"simulator: seed {seed}, {size} ordinary wallets + edge cases, whale {whale_trades:,} trades, "
-        f"Dev tier limits (100/s, 500/10 s), ~80 ms latency, faults {'on' if faults else 'off'}"
+        f"simulator ({source}): seed {seed}, {size} ordinary wallets + edge cases, whale {whale_trades:,} trades, "
+        f"{limits}, ~80 ms latency, faults {'on' if faults else 'off'}"
     )
     with run_simulator(config) as sim:
         universe = sim.state.universe
         truth = directory / f"ground-truth-{stamp}.jsonl"
-        universe.export_ground_truth(truth)
+        universe.export_ground_truth(truth, source=source)
         wallets_file = directory / f"wallets-{stamp}.txt"
-        wallets = universe.wallets()
+        wallets = universe.wallets(source)
         # The file a person would have: mixed case, stray spaces, a repeat, and one line that is no address.
         lines = [f"  {wallets[0].upper().replace('0X', '0x')}  ", *wallets, wallets[1], INVALID_LINE]
         wallets_file.write_text("\n".join(lines) + "\n")
-        settings = Settings(dome_api_base_url=sim.base_url, dome_api_key="demo-key", dome_tier="dev")
+        settings = Settings(
+            trade_source=source,
+            dome_api_base_url=sim.base_url,
+            dome_api_key="demo-key",
+            dome_tier="dev",
+            polymarket_api_base_url=sim.data_api_url,
+        )
         runner = build_runner(settings, db, workers, new_run_id())
         imported = import_wallets(wallets_file, runner.warehouse, runner.dead_letters)
         started = time.monotonic()
         code = execute_run(runner, quiet=True)
         elapsed = time.monotonic() - started
-        check = verify_dome(runner.warehouse.con, str(truth))
+        check = (verify_polymarket if source == "polymarket" else verify_dome)(runner.warehouse.con, str(truth))
         letters = [
             letter
             for letter, replayed in DuckDBDeadLetters(runner.warehouse.con, runner.warehouse.lock, lambda: None).all()

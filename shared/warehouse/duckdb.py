@@ -146,6 +146,37 @@ class DuckDBWarehouse:
             for wallet, run_id, status, newest in batch:
                 yield Candidate(wallet, run_id, status, newest)
 
+    def source_conflicts(self, source: str) -> list[tuple[str, str]]:
+        """(wallet, its checkpoint's source) for the traders already loaded from another source."""
+        rows = (
+            self.cursor()
+            .execute(
+                """SELECT c.wallet_address, c.source FROM checkpoints c JOIN traders t USING (wallet_address)
+                   WHERE c.source IS NOT NULL AND c.source <> ? ORDER BY 1""",
+                [source],
+            )
+            .fetchall()
+        )
+        return [(w, s) for w, s in rows]
+
+    def forget_wallets(self, wallets: list[str]) -> int:
+        """Drop the wallets' rows, checkpoints and parts in one transaction (an explicit source switch)."""
+        if not wallets:
+            return 0
+        with self.lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                n = cur.execute("SELECT count(*) FROM trades WHERE wallet_address IN (SELECT unnest(?))", [wallets])
+                deleted = int(n.fetchone()[0])
+                for table in ("trades", "checkpoints", "checkpoint_parts", "leases"):
+                    cur.execute(f"DELETE FROM {table} WHERE wallet_address IN (SELECT unnest(?))", [wallets])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return deleted
+
     def in_flight(self, now: datetime, lease_seconds: int) -> int:
         row = (
             self.cursor()

@@ -22,7 +22,7 @@ import pytest
 
 from emulators.dome.config import SimConfig
 from emulators.dome.server import run_simulator
-from shared.verify import verify_dome
+from shared.verify import verify_dome, verify_polymarket
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +30,16 @@ KILLS = 4
 RUN_TIMEOUT = 240
 
 
-def _env(base_url: str) -> dict[str, str]:
+VERIFY = {"dome": verify_dome, "polymarket": verify_polymarket}
+
+
+def _env(sim, source: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DOME_API_BASE_URL=base_url,
+        TRADE_SOURCE=source,
+        DOME_API_BASE_URL=sim.base_url,
+        POLYMARKET_API_BASE_URL=sim.data_api_url,
+        POLYMARKET_RATE_PER_10S="4000",
         DOME_API_KEY="crash-test-key",
         DOME_TIER="custom",
         DOME_RATE_PER_SECOND="400",
@@ -77,22 +83,23 @@ def _half_done_commit(log: Path, skip_lines: int) -> bool:
     return any("committed" in line and " 0 in progress" not in line for line in lines)
 
 
-def test_sigkill_at_random_points_then_resume_is_exact(tmp_path):
+@pytest.mark.parametrize("source", sorted(VERIFY))
+def test_sigkill_at_random_points_then_resume_is_exact(tmp_path, source):
     rng = random.Random(20261130)
     config = SimConfig(
         seed=11, size=20, whale_trades=100_000, latency_ms=20, error_5xx_rate=0.03, burst_429_rate=0.01,
-        truncated_rate=0.01, drop_rate=0.01,
+        truncated_rate=0.01, drop_rate=0.01, data_api_per_10s=None,
     )  # fmt: skip
     db = tmp_path / "crash.duckdb"
     with run_simulator(config) as sim:
         universe = sim.state.universe
         truth = tmp_path / "truth.jsonl"
-        universe.export_ground_truth(truth)
+        counts = universe.export_ground_truth(truth, source=source)
         wallets = tmp_path / "wallets.txt"
-        wallets.write_text("\n".join(universe.wallets()) + "\n")
-        env = _env(sim.base_url)
+        wallets.write_text("\n".join(counts) + "\n")
+        env = _env(sim, source)
         stats = sim.state.stats
-        total_pages = sum(universe.count(w) // 1000 + 1 for w in universe.wallets())
+        total_pages = sum(n // 1000 + 1 for n in counts.values())
 
         kills, resumed_midway = 0, 0
         for _ in range(KILLS):
@@ -134,10 +141,10 @@ def test_sigkill_at_random_points_then_resume_is_exact(tmp_path):
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        check = verify_dome(con, str(truth))
+        check = VERIFY[source](con, str(truth))
         statuses = dict(con.execute("SELECT status, count(*) FROM checkpoints GROUP BY ALL").fetchall())
     finally:
         con.close()
     assert (check.duplicates, check.missing, check.extra) == (0, 0, 0), check
-    assert check.truth_rows == sum(universe.count(w) for w in universe.wallets())
-    assert statuses == {"complete": len(universe.wallets())}
+    assert check.truth_rows == sum(counts.values())
+    assert statuses == {"complete": len(counts)}

@@ -14,15 +14,23 @@ import duckdb
 import pytest
 
 from shared.embedded.demo import INVALID_LINE
-from shared.verify import verify_dome
+from shared.verify import verify_dome, verify_polymarket
 
 pytestmark = pytest.mark.slow
 
 
+VERIFY = {"dome": verify_dome, "polymarket": verify_polymarket}
+
+
+@pytest.fixture(scope="module", params=sorted(VERIFY))
+def source(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("demo")
-    argv = [sys.executable, "-m", "shared.cli", "demo", "--dir", str(directory), "--size", "8"]
+def demo_dir(tmp_path_factory, source):
+    directory = tmp_path_factory.mktemp(f"demo-{source}")
+    argv = [sys.executable, "-m", "shared.cli", "demo", "--dir", str(directory), "--size", "8", "--source", source]
     proc = subprocess.run([*argv, "--whale-trades", "4000"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "0 duplicates, 0 missing, 0 extra" in proc.stderr
@@ -34,11 +42,11 @@ def _only(directory, pattern):
     return path
 
 
-def test_demo_leaves_an_exact_warehouse_and_dead_letters_the_invalid_line(demo_dir):
+def test_demo_leaves_an_exact_warehouse_and_dead_letters_the_invalid_line(demo_dir, source):
     db, truth = _only(demo_dir, "demo-*.duckdb"), _only(demo_dir, "ground-truth-*.jsonl")
     con = duckdb.connect(str(db), read_only=True)
     try:
-        check = verify_dome(con, str(truth))
+        check = VERIFY[source](con, str(truth))
         letters = con.execute("SELECT wallet, error_class, error FROM dead_letters").fetchall()
         statuses = dict(con.execute("SELECT status, count(*) FROM checkpoints GROUP BY ALL").fetchall())
         truth_rows = sum(1 for _ in truth.open())
@@ -50,7 +58,7 @@ def test_demo_leaves_an_exact_warehouse_and_dead_letters_the_invalid_line(demo_d
     assert "0x" in letters[0][2] or "address" in letters[0][2].lower()
 
 
-def test_the_check_notices_a_missing_a_duplicated_and_an_invented_row(demo_dir, tmp_path):
+def test_the_check_notices_a_missing_a_duplicated_and_an_invented_row(demo_dir, source, tmp_path):
     db = tmp_path / "damaged.duckdb"
     shutil.copy(_only(demo_dir, "demo-*.duckdb"), db)
     truth = _only(demo_dir, "ground-truth-*.jsonl")
@@ -68,7 +76,7 @@ def test_the_check_notices_a_missing_a_duplicated_and_an_invented_row(demo_dir, 
                FROM trades WHERE trade_key = ?""",
             [copied],
         )
-        check = verify_dome(con, str(truth))
+        check = VERIFY[source](con, str(truth))
     finally:
         con.close()
     assert (check.missing, check.duplicates, check.extra) == (1, 1, 2)
