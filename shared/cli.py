@@ -49,7 +49,7 @@ def _settings(source: str | None = None) -> Settings:
         console.print(f"[red]--source must be one of {', '.join(SOURCES)}, not {source!r}[/red]")
         raise typer.Exit(2)
     try:
-        return Settings(**({"trade_source": source} if source else {}))
+        return Settings(trade_source=source) if source else Settings()
     except ValidationError as exc:
         console.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +42,7 @@ def letter_id(letter: DeadLetter) -> str:
 class DuckDBDeadLetters:
     """Dead letters in the embedded DuckDB file; a replayed letter keeps its row, marked replayed."""
 
-    def __init__(self, connection: Any, lock: threading.Lock, clock_now: Any) -> None:
+    def __init__(self, connection: Any, lock: Any, clock_now: Any) -> None:
         self._con = connection
         self._lock = lock
         self._now = clock_now

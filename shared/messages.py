@@ -21,7 +21,7 @@ SourceName = Literal["dome", "polymarket"]
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    v: Literal[1] = VERSION
+    v: Literal[1] = 1  # VERSION
 
     def encode(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

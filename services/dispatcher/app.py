@@ -46,7 +46,7 @@ def create_app(settings: DispatcherSettings | None = None, **overrides: Any) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        s = settings or DispatcherSettings()  # type: ignore[call-arg]
+        s = settings or DispatcherSettings()
         if "warehouse" not in overrides:
             setup_json_logging(s.log_level, s.gcp_project)
         from shared import wiring

@@ -31,7 +31,7 @@ def create_app(settings: FetcherSettings | None = None, **overrides: Any) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        s = settings or FetcherSettings()  # type: ignore[call-arg]
+        s = settings or FetcherSettings()
         if "publisher" not in overrides:
             setup_json_logging(s.log_level, s.gcp_project)
         from shared import wiring

@@ -31,7 +31,7 @@ def create_app(settings: LoaderSettings | None = None, **overrides: Any) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        s = settings or LoaderSettings()  # type: ignore[call-arg]
+        s = settings or LoaderSettings()
         if "warehouse" not in overrides:
             setup_json_logging(s.log_level, s.gcp_project)
         from shared import wiring

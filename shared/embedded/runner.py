@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared.clock import Clock, SystemClock
@@ -81,7 +82,7 @@ class EmbeddedRunner:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self, on_tick=None) -> Progress:  # type: ignore[no-untyped-def]
+    def run(self, on_tick: Callable[[EmbeddedRunner], None] | None = None) -> Progress:
         self.warehouse.ensure_schema()
         # One process owns all in-flight work: leases left by a killed run are void.
         self.warehouse.release_leases("in_flight")

@@ -18,7 +18,7 @@ from shared.handlers.chain import chain_state
 from shared.messages import DeadLetter, WalletTask
 from shared.publisher import WALLETS, Publisher, publish_message
 from shared.wallets import normalize_wallet
-from shared.warehouse import Warehouse
+from shared.warehouse import Candidate, Warehouse
 
 log = logging.getLogger(__name__)
 PARKED = timedelta(days=3650)  # an invalid address stays out of dispatch until its letter is replayed
@@ -82,7 +82,7 @@ def dispatch(
     return result
 
 
-def _task_for(cand, wallet: str, run_id: str, source: str, mode: str, warehouse: Warehouse) -> WalletTask:  # type: ignore[no-untyped-def]
+def _task_for(cand: Candidate, wallet: str, run_id: str, source: str, mode: str, warehouse: Warehouse) -> WalletTask:
     if mode == "incremental":
         # Re-walk from the newest trade loaded (inclusive): the boundary second is merged, not duplicated.
         return WalletTask(run_id=run_id, wallet=wallet, since=cand.newest_trade_epoch, source=source)

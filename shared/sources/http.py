@@ -133,11 +133,11 @@ class HttpTradeClient:
             err.retry_after = delay  # type: ignore[attr-defined]
             raise err
         if status >= 500:
-            err = SourceUnavailable(f"HTTP {status} from the API", **context)
+            unavailable = SourceUnavailable(f"HTTP {status} from the API", **context)
             hinted = retry_after_seconds(response.headers)  # a 503 may say when to come back
             if hinted is not None:
-                err.retry_after = min(hinted, 120.0)  # type: ignore[attr-defined]
-            raise err
+                unavailable.retry_after = min(hinted, 120.0)  # type: ignore[attr-defined]
+            raise unavailable
         if status != 200:
             raise self.classify_status(response, context)
         try:

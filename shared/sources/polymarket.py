@@ -87,9 +87,9 @@ class PolymarketSource(HttpTradeClient):
     ) -> Iterator[Page]:
         counts: dict[str, int] = {}
         group: str | None = None
-        pending: tuple[list[dict[str, Any]], str | None] | None = None
+        pending: tuple[list[tuple[dict[str, Any], str]], str | None] | None = None
         for raw_rows, next_cursor in self._walk(wallet, cursor, since, until):
-            rows = []
+            rows: list[tuple[dict[str, Any], str]] = []
             for i, raw in enumerate(raw_rows):
                 row = self._row(wallet, raw, i)
                 if _group(raw) != group:
