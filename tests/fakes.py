@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from shared.errors import PipelineError
-from shared.tradesource import Page, SourceStats
 from shared.trades import dome_trade_key, iso_timestamp
+from shared.tradesource import Page, SourceStats
 
 
 def dome_raw(wallet: str, i: int, *, log_index: bool = True) -> dict[str, Any]:

@@ -90,6 +90,16 @@ def create_app(settings: DispatcherSettings | None = None, **overrides: Any) -> 
             "dead_lettered": len(result.dead_lettered),
             "in_flight_before": result.in_flight_before,
             "wallets": [t.wallet for t in result.published[:100]],
+            "refused_source_switch": len(result.source_conflicts),
+            **(
+                {
+                    "warning": f"{len(result.source_conflicts)} wallet(s) were loaded from another source than "
+                    f"TRADE_SOURCE={s.trade_source} and are not dispatched: rows from two sources have "
+                    f"different keys. First: {result.source_conflicts[0][0]} ({result.source_conflicts[0][1]})."
+                }
+                if result.source_conflicts
+                else {}
+            ),
         }
 
     @app.post("/dead-letters/replay")

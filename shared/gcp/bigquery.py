@@ -118,12 +118,26 @@ class BigQueryWarehouse:
             added += int(job.num_dml_affected_rows or 0)
         return added
 
-    def candidates(self, now: datetime, lease_seconds: int, mode: str, limit: int) -> Iterator[Candidate]:
-        params = [ScalarQueryParameter("now", "TIMESTAMP", now), ScalarQueryParameter("limit", "INT64", limit)]
+    def candidates(
+        self, now: datetime, lease_seconds: int, mode: str, limit: int, source: str | None = None
+    ) -> Iterator[Candidate]:
+        params = [
+            ScalarQueryParameter("now", "TIMESTAMP", now),
+            ScalarQueryParameter("limit", "INT64", limit),
+            ScalarQueryParameter("source", "STRING", source),
+        ]
         for row in self._stream(
             sql.candidates(self.names, incremental=mode == "incremental"), params, doing="list candidates"
         ):
-            yield Candidate(row["wallet_address"], row["run_id"], row["status"], row["newest_trade_epoch"])
+            yield Candidate(
+                row["wallet_address"], row["run_id"], row["status"], row["newest_trade_epoch"], row["source"]
+            )
+
+    def source_conflicts(self, source: str, limit: int = 1000) -> list[tuple[str, str]]:
+        """(wallet, its checkpoint's source) for up to `limit` traders already loaded from another source."""
+        params = [ScalarQueryParameter("source", "STRING", source), ScalarQueryParameter("limit", "INT64", limit)]
+        rows = self._stream(sql.source_conflicts(self.names), params, doing="list source conflicts")
+        return [(row["wallet_address"], row["source"]) for row in rows]
 
     def in_flight(self, now: datetime, lease_seconds: int) -> int:
         params = [ScalarQueryParameter("now", "TIMESTAMP", now)]

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1
+from google.cloud import pubsub_v1  # type: ignore[attr-defined,unused-ignore]
 
 from shared.deadletters import HeldLetter
 from shared.errors import SystemicError, TransientError

@@ -66,13 +66,24 @@ def _traders(n: Names) -> str:
 def candidates(n: Names, incremental: bool) -> str:
     wanted = "c.status = 'complete'" if incremental else "COALESCE(c.status, '') <> 'complete'"
     return f"""
-SELECT t.wallet_address, c.run_id, c.status, UNIX_SECONDS(c.newest_trade_at) AS newest_trade_epoch
+SELECT t.wallet_address, c.run_id, c.status, UNIX_SECONDS(c.newest_trade_at) AS newest_trade_epoch, c.source
 FROM {_traders(n)} AS t
 LEFT JOIN {n.table("checkpoints")} AS c ON c.wallet_address = t.wallet_address
 WHERE {wanted}
+  AND (@source IS NULL OR c.source IS NULL OR c.source = @source)
   AND NOT EXISTS (SELECT 1 FROM {n.table("leases")} AS l
                   WHERE LOWER(TRIM(l.wallet_address)) = t.wallet_address AND l.lease_until > @now)
 ORDER BY t.wallet_address
+LIMIT @limit"""
+
+
+def source_conflicts(n: Names) -> str:
+    return f"""
+SELECT c.wallet_address, c.source
+FROM {_traders(n)} AS t
+JOIN {n.table("checkpoints")} AS c ON c.wallet_address = t.wallet_address
+WHERE c.source IS NOT NULL AND c.source <> @source
+ORDER BY c.wallet_address
 LIMIT @limit"""
 
 

@@ -30,6 +30,8 @@ class DispatchResult:
     published: list[WalletTask] = field(default_factory=list)
     dead_lettered: list[DeadLetter] = field(default_factory=list)
     in_flight_before: int = 0
+    # Wallets loaded from another source: not dispatched (their keys would not merge with the old rows).
+    source_conflicts: list[tuple[str, str]] = field(default_factory=list)
 
 
 def dispatch(
@@ -48,11 +50,20 @@ def dispatch(
         raise ValueError(f"mode must be 'backfill' or 'incremental', not {mode!r}")
     now = clock.now()
     result = DispatchResult(in_flight_before=warehouse.in_flight(now, lease_seconds))
+    result.source_conflicts = warehouse.source_conflicts(source)
+    if result.source_conflicts:
+        log.warning(
+            "refusing to switch %d wallet(s) to source %s (first: %s loaded from %s); they are not dispatched",
+            len(result.source_conflicts),
+            source,
+            *result.source_conflicts[0],
+            extra={"run_id": run_id},
+        )
     room = max(0, max_in_flight - result.in_flight_before)
     if room == 0:
         return result
     leased: list[tuple[str, str]] = []
-    for cand in warehouse.candidates(now, lease_seconds, mode, room):
+    for cand in warehouse.candidates(now, lease_seconds, mode, room, source=source):
         try:
             wallet = normalize_wallet(cand.wallet)
         except InvalidWallet as exc:

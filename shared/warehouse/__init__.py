@@ -52,6 +52,7 @@ class Candidate:
     run_id: str | None = None
     status: str | None = None
     newest_trade_epoch: int | None = None
+    source: str | None = None  # the checkpoint's source (None: never loaded)
 
 
 @dataclass
@@ -71,9 +72,16 @@ class Warehouse(Protocol):
         """Add wallets to the `traders` source table (the embedded runner's wallets file)."""
         ...
 
-    def candidates(self, now: datetime, lease_seconds: int, mode: str, limit: int) -> Iterator[Candidate]:
+    def candidates(
+        self, now: datetime, lease_seconds: int, mode: str, limit: int, source: str | None = None
+    ) -> Iterator[Candidate]:
         """Stream wallets to dispatch: not complete (backfill) or complete (incremental), not leased,
-        not recently active, not parked as a dead letter. Never holds the whole list in memory."""
+        not recently active, not parked as a dead letter, and (given `source`) not loaded from another
+        source. Never holds the whole list in memory."""
+        ...
+
+    def source_conflicts(self, source: str) -> list[tuple[str, str]]:
+        """(wallet, source) of the traders whose checkpoint names another source than `source`."""
         ...
 
     def in_flight(self, now: datetime, lease_seconds: int) -> int: ...

@@ -128,23 +128,27 @@ class DuckDBWarehouse:
             cur.executemany("INSERT INTO traders VALUES (?, now()) ON CONFLICT DO NOTHING", rows)
             return int(cur.execute("SELECT count(*) FROM traders").fetchone()[0] - before)
 
-    def candidates(self, now: datetime, lease_seconds: int, mode: str, limit: int) -> Iterator[Candidate]:
+    def candidates(
+        self, now: datetime, lease_seconds: int, mode: str, limit: int, source: str | None = None
+    ) -> Iterator[Candidate]:
+        """`source`: leave out wallets loaded from another source (a switch is refused, see source_conflicts)."""
         wanted = "c.status = 'complete'" if mode == "incremental" else "coalesce(c.status, '') <> 'complete'"
         cur = self.cursor()
         cur.execute(
-            f"""SELECT t.wallet_address, c.run_id, c.status, epoch(c.newest_trade_at)::BIGINT
+            f"""SELECT t.wallet_address, c.run_id, c.status, epoch(c.newest_trade_at)::BIGINT, c.source
                 FROM traders t LEFT JOIN checkpoints c USING (wallet_address)
                 WHERE {wanted}
+                  AND (?::VARCHAR IS NULL OR c.source IS NULL OR c.source = ?)
                   AND NOT EXISTS (SELECT 1 FROM leases l
                                   WHERE l.wallet_address = t.wallet_address AND l.lease_until > ?)
                   AND NOT EXISTS (SELECT 1 FROM dead_letters d
                                   WHERE d.wallet = t.wallet_address AND d.replayed_at IS NULL)
                 ORDER BY t.wallet_address LIMIT ?""",
-            [now, limit],
+            [source, source, now, limit],
         )
         while batch := cur.fetchmany(1000):
-            for wallet, run_id, status, newest in batch:
-                yield Candidate(wallet, run_id, status, newest)
+            for wallet, run_id, status, newest, loaded_from in batch:
+                yield Candidate(wallet, run_id, status, newest, loaded_from)
 
     def source_conflicts(self, source: str) -> list[tuple[str, str]]:
         """(wallet, its checkpoint's source) for the traders already loaded from another source."""

@@ -97,6 +97,12 @@ def test_an_unfinished_candidate_carries_its_run_and_a_complete_one_its_newest_t
     assert (c1.wallet, c1.run_id, c1.status, c1.newest_trade_epoch) == (W1, "r7", "in_progress", 1_700_000_000)
     (c2,) = wh.candidates(now(), 3600, "incremental", 10)
     assert (c2.wallet, c2.newest_trade_epoch) == (W2, 1_700_000_000)
+    # Given the source being dispatched, wallets loaded from another one are left out and listed instead.
+    assert [c.source for c in wh.candidates(now(), 3600, "backfill", 10, source="dome")] == ["dome"]
+    assert list(wh.candidates(now(), 3600, "backfill", 10, source="polymarket")) == []
+    assert list(wh.candidates(now(), 3600, "incremental", 10, source="polymarket")) == []
+    assert sorted(wh.source_conflicts("polymarket")) == [(W1, "dome"), (W2, "dome")]
+    assert wh.source_conflicts("dome") == []
 
 
 def test_leases_count_in_flight_until_they_expire_complete_or_are_released(twin):

@@ -264,3 +264,28 @@ def test_rule12_a_bad_part_file_fails_alone_and_the_good_ones_commit(warehouse, 
     assert list(result.failed) == [bad[0].uri] and isinstance(result.failed[bad[0].uri], PermanentError)
     assert checkpoint(warehouse, W1)[0] == "complete" and checkpoint(warehouse, W2) is None
     assert rows_of(warehouse, W2) == []
+
+
+# Sources --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["backfill", "incremental"])
+def test_a_wallet_loaded_from_another_source_is_not_dispatched_and_is_reported(
+    warehouse, store, publisher, dead_letters, clock, mode
+):
+    warehouse.add_traders([W1, W2])
+    source = FakeTradeSource({W1: 5, W2: 50})
+    load(fetch_all(W1, source, store, publisher, clock, run_id="old"), warehouse=warehouse, clock=clock)
+    load(fetch_all(W2, source, store, publisher, clock, run_id="old")[:1], warehouse=warehouse, clock=clock)
+    result = dispatch(
+        warehouse=warehouse,
+        publisher=publisher,
+        dead_letters=dead_letters,
+        clock=clock,
+        run_id="run-pm",
+        source="polymarket",
+        mode=mode,
+        max_in_flight=10,
+        lease_seconds=3600,
+    )
+    # W1 (complete) and W2 (half done) came from dome: neither is resumed or refreshed from polymarket.
+    assert result.published == []
+    assert sorted(result.source_conflicts) == [(W1, "dome"), (W2, "dome")]

@@ -1,5 +1,7 @@
 """The embedded bus keeps Pub/Sub's delivery rules: redeliver with back-off, dead-letter after N."""
 
+import itertools
+
 from shared.clock import FakeClock
 from shared.embedded.bus import Bus
 from shared.errors import SourceUnavailable
@@ -28,7 +30,7 @@ def test_nacked_message_comes_back_after_growing_backoff_then_dead_letters_with_
                 clock.advance(0.25)
         due_times.append(clock.monotonic())
         bus.nack(d, SourceUnavailable("HTTP 503 from the API"))
-    gaps = [b - a for a, b in zip(due_times, due_times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(due_times)]
     assert gaps == sorted(gaps) and gaps[0] >= 1 and max(gaps) <= 3.25
     assert bus.get("wallets", timeout=0) is None and bus.idle()
     [letter] = letters.letters
