@@ -83,6 +83,27 @@ def bootstrap_storage(project: str, bucket: str) -> None:
         client.create_bucket(bucket)
 
 
+def read_traders(source: str) -> list[str]:
+    """Wallets from a file (one per line) or from a simulator's `/_sim/wallets` listing URL."""
+    if source.startswith(("http://", "https://")):
+        import time
+
+        import requests
+
+        for attempt in range(30):  # the simulator's container may still be starting
+            try:
+                response = requests.get(source, timeout=30)
+                break
+            except requests.ConnectionError:
+                if attempt == 29:
+                    raise
+                time.sleep(2)
+        response.raise_for_status()
+        return [w["wallet"] for w in response.json()["wallets"]]
+    with open(source, encoding="utf-8") as lines:
+        return [line.strip().lower() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", required=True)
@@ -90,6 +111,9 @@ def main() -> None:
     parser.add_argument("--push", action="append", default=[], help="service=base_url")
     parser.add_argument("--retry-scale", type=float, default=1.0)
     parser.add_argument("--skip-bigquery", action="store_true")
+    parser.add_argument(
+        "--traders-from", help="seed the traders table: a wallets file, or a simulator's /_sim/wallets URL"
+    )
     args = parser.parse_args()
     push = dict(item.split("=", 1) for item in args.push)
     bootstrap_pubsub(args.project, push, retry_scale=args.retry_scale)
@@ -98,7 +122,10 @@ def main() -> None:
         from shared.settings import CloudSettings
         from shared.wiring import build_warehouse
 
-        build_warehouse(CloudSettings(gcp_project=args.project, gcs_bucket=args.bucket)).ensure_schema()
+        warehouse = build_warehouse(CloudSettings(gcp_project=args.project, gcs_bucket=args.bucket))
+        warehouse.ensure_schema()
+        if args.traders_from:
+            print(f"traders: {warehouse.add_traders(read_traders(args.traders_from))} added")
     print("bootstrap done")
 
 

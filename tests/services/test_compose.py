@@ -76,3 +76,19 @@ def test_dispatcher_reads_the_traders_table_of_the_dataset_the_loader_writes():
     project, dataset, _ = env_of("dispatcher")["TRADERS_TABLE"].split(".")
     assert (project, dataset) == (env_of("loader")["GCP_PROJECT"], env_of("loader")["BQ_DATASET"])
     assert env_of("loader")["BQ_DATASET"] == load_resources().dataset
+
+
+def test_the_compose_bootstrap_seeds_traders_from_the_simulator_listing(tmp_path):
+    from emulators.bootstrap import read_traders
+    from emulators.dome.config import SimConfig
+    from emulators.dome.server import run_simulator
+
+    command = " ".join(COMPOSE["services"]["bootstrap"]["command"].split())
+    url = command.split("--traders-from ")[1].split()[0]
+    assert url.startswith("http://dome:8090/")
+    with run_simulator(SimConfig(size=3, whale_trades=10)) as sim:
+        listed = read_traders(url.replace("http://dome:8090", sim.root_url))
+        assert listed == sim.state.universe.wallets() and len(listed) > 3
+    wallets = tmp_path / "wallets.txt"
+    wallets.write_text("# mine\n  0xABCDEF0000000000000000000000000000000001 \n\n")
+    assert read_traders(str(wallets)) == ["0xabcdef0000000000000000000000000000000001"]
