@@ -11,7 +11,7 @@ import sys
 from contextvars import ContextVar
 from typing import Any
 
-FIELDS = ("wallet", "run_id", "part", "uri", "message_id", "delivery_attempt", "subscription")
+FIELDS = ("wallet", "run_id", "part", "uri", "message_id", "delivery_attempt", "subscription", "seconds")
 request_context: ContextVar[dict[str, Any] | None] = ContextVar("request_context", default=None)
 
 

@@ -120,7 +120,8 @@ def create_app(settings: DispatcherSettings | None = None, **overrides: Any) -> 
         return {
             "dry_run": body.dry_run,
             "matched": result.matched,
-            "replayed": len(result.replayed),
+            "replayed": 0 if body.dry_run else len(result.replayed),
+            "would_replay": len(result.replayed) if body.dry_run else 0,
             "letters": [
                 {"wallet": d.wallet, "topic": d.topic, "error_class": d.error_class, "error": d.error}
                 for d in result.replayed[:100]

@@ -72,7 +72,9 @@ LEFT JOIN {n.table("checkpoints")} AS c ON c.wallet_address = t.wallet_address
 WHERE {wanted}
   AND (@source IS NULL OR c.source IS NULL OR c.source = @source)
   AND NOT EXISTS (SELECT 1 FROM {n.table("leases")} AS l
-                  WHERE LOWER(TRIM(l.wallet_address)) = t.wallet_address AND l.lease_until > @now)
+                  WHERE LOWER(TRIM(l.wallet_address)) = t.wallet_address AND l.lease_until > @now
+                    -- a lease ends when its run completes the wallet
+                    AND NOT COALESCE(c.status = 'complete' AND c.run_id = l.run_id, FALSE))
 ORDER BY t.wallet_address
 LIMIT @limit"""
 

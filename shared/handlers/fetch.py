@@ -106,6 +106,11 @@ def fetch(
         rows,
         pages,
         " (final)" if final else "",
-        extra={"wallet": wallet, "run_id": task.run_id, "part": task.part},
+        extra={
+            "wallet": wallet,
+            "run_id": task.run_id,
+            "part": task.part,
+            "seconds": round(clock.monotonic() - started, 3),
+        },
     )
     return FetchOutcome(ready, continuation, pages, mismatched)

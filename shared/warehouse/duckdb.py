@@ -140,7 +140,9 @@ class DuckDBWarehouse:
                 WHERE {wanted}
                   AND (?::VARCHAR IS NULL OR c.source IS NULL OR c.source = ?)
                   AND NOT EXISTS (SELECT 1 FROM leases l
-                                  WHERE l.wallet_address = t.wallet_address AND l.lease_until > ?)
+                                  WHERE l.wallet_address = t.wallet_address AND l.lease_until > ?
+                                    -- a lease ends when its run completes the wallet
+                                    AND NOT coalesce(c.status = 'complete' AND c.run_id = l.run_id, false))
                   AND NOT EXISTS (SELECT 1 FROM dead_letters d
                                   WHERE d.wallet = t.wallet_address AND d.replayed_at IS NULL)
                 ORDER BY t.wallet_address LIMIT ?""",

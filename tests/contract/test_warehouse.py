@@ -102,6 +102,12 @@ def test_an_unfinished_candidate_carries_its_run_and_a_complete_one_its_newest_t
     assert list(wh.candidates(now(), 3600, "backfill", 10, source="polymarket")) == []
     assert list(wh.candidates(now(), 3600, "incremental", 10, source="polymarket")) == []
     assert sorted(wh.source_conflicts("polymarket")) == [(W1, "dome"), (W2, "dome")]
+    # A lease ends when its run completes the wallet: W2 stays due for incremental, W1 (unfinished) does not.
+    wh.lease([(W1, "r7"), (W2, "r7")], now(), now() + timedelta(hours=6), "in_flight")
+    assert [c.wallet for c in wh.candidates(now(), 3600, "incremental", 10)] == [W2]
+    assert list(wh.candidates(now(), 3600, "backfill", 10)) == []
+    wh.lease([(W2, "r8")], now(), now() + timedelta(hours=6), "in_flight")  # an incremental run in flight
+    assert list(wh.candidates(now(), 3600, "incremental", 10)) == []
     assert wh.source_conflicts("dome") == []
 
 

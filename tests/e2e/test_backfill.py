@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from emulators.dome.config import SimConfig
+from shared.resources import load_resources
 from tests.e2e.pipeline import assert_exact, fetcher_parts, ground_truth, post, settled, status, wait_for
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]
@@ -60,6 +61,9 @@ def test_the_whale_is_fetched_across_many_push_requests_each_within_its_page_bud
 
     assert sorted(by_part) == list(range(len(by_part))) and len(by_part) >= 4, sorted(by_part)
     assert all(p["pages"] <= max_pages for p in parts), "a push request ran past FETCH_MAX_PAGES"
+    # Each push's handler time (logged by the fetcher) stays inside the wallets-push ack deadline.
+    ack = next(s.ack_deadline_seconds for s in load_resources().subscriptions if s.name == "wallets-push")
+    assert all(0 <= p["seconds"] < ack for p in parts), [p["seconds"] for p in parts]
     assert [n for n, p in sorted(by_part.items()) if p["final"]] == [max(by_part)]
     assert sum(p["rows"] for p in by_part.values()) == WHALE_TRADES
     # One part file per part (names are deterministic, so a redelivered part lands on its own name).

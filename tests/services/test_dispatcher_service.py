@@ -48,7 +48,7 @@ def test_replay_filters_and_acks_only_what_it_republished(client, dead_letters, 
     )
     dead_letters.put(DeadLetter(topic=WALLETS, data="{}", error_class="InvalidWallet", error="bad", wallet="0xbad"))
     dry = client.post("/dead-letters/replay", json={"error_class": "SourceUnavailable", "dry_run": True}).json()
-    assert (dry["matched"], publisher.messages) == (1, [])
+    assert (dry["matched"], dry["would_replay"], dry["replayed"], publisher.messages) == (1, 1, 0, [])
     done = client.post("/dead-letters/replay", json={"error_class": "SourceUnavailable"}).json()
     assert done["replayed"] == 1
     assert [decode(WalletTask, d) for d in publisher.on(WALLETS)] == [task]
