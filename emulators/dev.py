@@ -52,6 +52,8 @@ class DevConfig:
     """Service name -> port; missing or 0 picks a free one."""
     sim: SimConfig = field(default_factory=lambda: SimConfig(tier="dev", whale_trades=20_000))
     sim_port: int = 0
+    source: str = "dome"
+    """Which API the fetchers page (TRADE_SOURCE): "dome" or "polymarket" (the simulator serves both)."""
     api_key: str = DEV_API_KEY
     retry_scale: float = 0.01
     """Shrinks the subscriptions' retry back-off (10 s..600 s becomes 0.1 s..6 s), so DLQ takes seconds."""
@@ -181,7 +183,7 @@ class DevCloud:
             self.stack.bigquery_client(), self.config.project, self.config.dataset, self.config.staging_dataset
         )
         warehouse.ensure_schema()  # once here, so the services' own ensure_schema calls find everything
-        self.wallets = self.sim.state.universe.wallets()
+        self.wallets = self.sim.state.universe.wallets(self.config.source)
         warehouse.add_traders(self.wallets)
         warehouse.close()
         for service in self.services.values():
@@ -243,8 +245,9 @@ class DevCloud:
             "TRADERS_TABLE": f"{self.config.project}.{self.config.dataset}.traders",
             "OIDC_AUDIENCE": "",  # the emulator's push carries no Google-signed token
             "LOG_LEVEL": "INFO",
-            "TRADE_SOURCE": "dome",
+            "TRADE_SOURCE": self.config.source,
             "DOME_API_BASE_URL": self.sim.base_url,
+            "POLYMARKET_API_BASE_URL": self.sim.data_api_url,
             "DOME_API_KEY": self.config.api_key,
             "DOME_TIER": tier if tier in ("free", "dev", "pro") else "pro",
             "FETCH_BUDGET_SECONDS": "60",
@@ -283,7 +286,8 @@ class DevCloud:
         assert self.sim is not None
         d = self.url("dispatcher")
         lines = [
-            f"Dome simulator  {self.sim.base_url}  ({len(self.wallets)} wallets in the traders table)",
+            f"API simulator   {self.sim.base_url if self.config.source == 'dome' else self.sim.data_api_url}"
+            f"  (TRADE_SOURCE={self.config.source}, {len(self.wallets)} wallets in the traders table)",
             f"Pub/Sub         PUBSUB_EMULATOR_HOST={self.pubsub.host_port}",
             f"Cloud Storage   {self.stack.gcs_endpoint}  bucket {self.bucket}",
             f"BigQuery        {self.stack.bigquery_endpoint}  project {self.config.project}",
@@ -308,6 +312,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, port in (("dispatcher", 8081), ("fetcher", 8082), ("loader", 8083)):
         p.add_argument(f"--{name}-port", type=int, default=port, help=f"default {port}; 0 picks a free port")
     p.add_argument("--sim-port", type=int, default=8090, help="the Dome simulator; 0 picks a free port")
+    p.add_argument("--source", choices=("dome", "polymarket"), default="dome", help="TRADE_SOURCE of the fetchers")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--size", type=int, default=40, help="ordinary wallets besides the special ones")
     p.add_argument("--whale-trades", type=int, default=20_000)
@@ -358,6 +363,7 @@ def config_from(args: argparse.Namespace) -> DevConfig:
         ports=ports,
         sim=sim,
         sim_port=args.sim_port,
+        source=args.source,
         retry_scale=args.retry_scale,
         service_env=dict(item.split("=", 1) for item in args.env),
         workdir=args.workdir,

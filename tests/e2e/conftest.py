@@ -29,10 +29,11 @@ def start_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudFacto
     the module. Its logs stay in the test's temp folder."""
     clouds: list[DevCloud] = []
 
-    def start(sim: SimConfig, **env: str) -> DevCloud:
+    def start(sim: SimConfig, source: str = "dome", **env: str) -> DevCloud:
         config = DevConfig(
             project="e2e",
             sim=sim,
+            source=source,
             retry_scale=0.01,
             service_env={**BASE_ENV, **env},
             workdir=tmp_path_factory.mktemp("cloud"),
