@@ -301,7 +301,8 @@ def _grants(plan: hcl.Module) -> set[tuple[str, str, str]]:
 
 
 def test_each_service_account_gets_only_what_it_needs(plan):
-    bucket, secret = "google_storage_bucket.parts.name", "google_secret_manager_secret.dome_api_key.id"
+    bucket = "google_storage_bucket.parts.name"
+    key_ref = "google_secret_manager_secret.dome_api_key.id"
     main, staging = "google_bigquery_dataset.main.dataset_id", "google_bigquery_dataset.staging.dataset_id"
     assert _grants(plan) == {
         ("fetcher", "roles/pubsub.publisher", "wallets"),
@@ -309,7 +310,7 @@ def test_each_service_account_gets_only_what_it_needs(plan):
         ("fetcher", "roles/pubsub.publisher", "wallets-dead-letter"),
         ("fetcher", "roles/storage.objectCreator", bucket),
         ("fetcher", "roles/storage.objectViewer", bucket),
-        ("fetcher", "roles/secretmanager.secretAccessor", secret),
+        ("fetcher", "roles/secretmanager.secretAccessor", key_ref),
         ("loader", "roles/storage.objectViewer", bucket),
         ("loader", "roles/bigquery.dataEditor", main),
         ("loader", "roles/bigquery.dataEditor", staging),
