@@ -194,14 +194,14 @@ def test_rule7_time_budget_ends_the_part_inside_the_ack_deadline(store, publishe
 
 
 # Rule 11 ------------------------------------------------------------------------------------------
-def run_dispatch(warehouse, publisher, dead_letters, clock, cap=100, mode="backfill"):
+def run_dispatch(warehouse, publisher, dead_letters, clock, cap=100, mode="backfill", source="dome"):
     return dispatch(
         warehouse=warehouse,
         publisher=publisher,
         dead_letters=dead_letters,
         clock=clock,
         run_id="run-x",
-        source="dome",
+        source=source,
         mode=mode,
         max_in_flight=cap,
         lease_seconds=3600,
@@ -275,17 +275,7 @@ def test_a_wallet_loaded_from_another_source_is_not_dispatched_and_is_reported(
     source = FakeTradeSource({W1: 5, W2: 50})
     load(fetch_all(W1, source, store, publisher, clock, run_id="old"), warehouse=warehouse, clock=clock)
     load(fetch_all(W2, source, store, publisher, clock, run_id="old")[:1], warehouse=warehouse, clock=clock)
-    result = dispatch(
-        warehouse=warehouse,
-        publisher=publisher,
-        dead_letters=dead_letters,
-        clock=clock,
-        run_id="run-pm",
-        source="polymarket",
-        mode=mode,
-        max_in_flight=10,
-        lease_seconds=3600,
-    )
+    result = run_dispatch(warehouse, publisher, dead_letters, clock, mode=mode, source="polymarket")
     # W1 (complete) and W2 (half done) came from dome: neither is resumed or refreshed from polymarket.
     assert result.published == []
     assert sorted(result.source_conflicts) == [(W1, "dome"), (W2, "dome")]
