@@ -1,0 +1,1 @@
+"""Benchmarks: figures and ratios, not tests (`make bench`)."""
