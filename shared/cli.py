@@ -97,6 +97,15 @@ def execute_run(runner: EmbeddedRunner, quiet: bool = False) -> int:
     return 0
 
 
+EMBEDDED_PART_PAGES = 10
+
+
+def _part_pages(settings: Settings) -> int:
+    """Pages per part file: FETCH_MAX_PAGES if set, else 10 here (DuckDB's peak memory while merging a part
+    grows with its size; 10 pages also make a resume after a kill lose at most 10 pages of work)."""
+    return settings.fetch_max_pages if "fetch_max_pages" in settings.model_fields_set else EMBEDDED_PART_PAGES
+
+
 def build_runner(
     settings: Settings,
     db: Path,
@@ -113,7 +122,7 @@ def build_runner(
         workers=workers,
         dispatch=dispatch,
         max_attempts=settings.max_delivery_attempts,
-        budget=budget or FetchBudget(seconds=settings.fetch_budget_seconds, max_pages=settings.fetch_max_pages),
+        budget=budget or FetchBudget(seconds=settings.fetch_budget_seconds, max_pages=_part_pages(settings)),
     )
     return EmbeddedRunner(config, source=make_source(settings, base_url=base_url), warehouse=warehouse, store=store)
 

@@ -56,7 +56,11 @@ class Bus:
 
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         message_id = uuid.uuid4().hex
-        self._push(Delivery(self.clock.monotonic(), next(self._seq), topic, data, dict(attributes), message_id))
+        # A wallet's continuation goes ahead of wallets not started yet: a big wallet's chain of parts is
+        # sequential, so starting each next part at once keeps it from becoming the run's tail.
+        continuation = attributes.get("type") == "WalletTask" and attributes.get("part", "0") != "0"
+        due = 0.0 if continuation else self.clock.monotonic()
+        self._push(Delivery(due, next(self._seq), topic, data, dict(attributes), message_id))
         with self._cond:
             self.published[topic] = self.published.get(topic, 0) + 1
         return message_id

@@ -61,13 +61,18 @@ WHEN NOT MATCHED THEN INSERT ({_COLS}, ingested_at)
 VALUES ({", ".join(f's."{c}"' for c in COLUMN_NAMES)}, s.ingested_at)
 """
 
-MERGE_CHECKPOINT = """
+# One statement for a batch's checkpoints (each wallet at most once: see _rounds), with the wallets'
+# trade counts and newest trade from one grouped scan. Parameters: now, then one list per column.
+MERGE_CHECKPOINTS = """
 MERGE INTO checkpoints AS t
 USING (
-    SELECT ?::VARCHAR AS wallet_address, ?::VARCHAR AS run_id, ?::VARCHAR AS source, ?::VARCHAR AS status,
-           ?::BIGINT AS parts_loaded, ?::BIGINT AS final_part, ?::TIMESTAMPTZ AS now,
-           (SELECT count(*) FROM trades WHERE wallet_address = $1) AS trades_loaded,
-           (SELECT max("timestamp") FROM trades WHERE wallet_address = $1) AS newest_trade_at
+    SELECT u.*, coalesce(a.trades_loaded, 0) AS trades_loaded, a.newest_trade_at, ?::TIMESTAMPTZ AS now
+    FROM (SELECT unnest(?::VARCHAR[]) AS wallet_address, unnest(?::VARCHAR[]) AS run_id,
+                 unnest(?::VARCHAR[]) AS source, unnest(?::VARCHAR[]) AS status,
+                 unnest(?::BIGINT[]) AS parts_loaded, unnest(?::BIGINT[]) AS final_part) AS u
+    LEFT JOIN (SELECT wallet_address, count(*) AS trades_loaded, max("timestamp") AS newest_trade_at
+               FROM trades WHERE wallet_address IN (SELECT unnest(?::VARCHAR[])) GROUP BY wallet_address) AS a
+    USING (wallet_address)
 ) AS s
 ON t.wallet_address = s.wallet_address
 WHEN MATCHED AND NOT (t.run_id = s.run_id AND t.status = 'complete') THEN UPDATE SET
@@ -82,8 +87,30 @@ VALUES (s.wallet_address, s.run_id, s.source, s.status, s.parts_loaded, s.final_
     s.newest_trade_at, NULL, s.now, s.now, CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END)
 """
 
-# DuckDB's positional $1 and ? cannot mix: expand the checkpoint statement to plain ? placeholders.
-MERGE_CHECKPOINT = MERGE_CHECKPOINT.replace("$1", "?")
+INSERT_PARTS = """
+INSERT INTO checkpoint_parts
+SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]),
+       unnest(?::BOOLEAN[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?::TIMESTAMPTZ
+ON CONFLICT (uri) DO NOTHING
+"""
+
+
+def _rounds(updates: list[CheckpointUpdate]) -> list[list[CheckpointUpdate]]:
+    """Split updates into rounds with each wallet at most once, keeping each wallet's updates in order:
+    applied round after round, they have the effect of applying them one by one."""
+    rounds: list[list[CheckpointUpdate]] = []
+    seen: dict[str, int] = {}
+    for update in updates:
+        k = seen.get(update.wallet, 0)
+        seen[update.wallet] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append(update)
+    return rounds
+
+
+def _columns(items: list[Any], *names: str) -> list[list[Any]]:
+    return [[getattr(item, name) for item in items] for name in names]
 
 
 def _path(uri: str) -> str:
@@ -119,13 +146,13 @@ class DuckDBWarehouse:
             self.cursor().execute(SCHEMA)
 
     def add_traders(self, wallets: Iterable[str]) -> int:
-        rows = [[w] for w in dict.fromkeys(wallets)]
-        if not rows:
+        unique = list(dict.fromkeys(wallets))
+        if not unique:
             return 0
         with self.lock:
             cur = self.cursor()
             before = cur.execute("SELECT count(*) FROM traders").fetchone()[0]
-            cur.executemany("INSERT INTO traders VALUES (?, now()) ON CONFLICT DO NOTHING", rows)
+            cur.execute("INSERT INTO traders SELECT unnest(?::VARCHAR[]), now() ON CONFLICT DO NOTHING", [unique])
             return int(cur.execute("SELECT count(*) FROM traders").fetchone()[0] - before)
 
     def candidates(
@@ -200,12 +227,17 @@ class DuckDBWarehouse:
         return int(row[0])
 
     def lease(self, leases: list[tuple[str, str]], now: datetime, until: datetime, reason: str) -> None:
+        last = dict(leases)  # one row per wallet (the last lease wins), as one statement
+        if not last:
+            return
         with self.lock:
-            self.cursor().executemany(
-                """INSERT INTO leases VALUES (?, ?, ?, ?, ?) ON CONFLICT (wallet_address) DO UPDATE SET
+            self.cursor().execute(
+                """INSERT INTO leases
+                   SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?::VARCHAR, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ
+                   ON CONFLICT (wallet_address) DO UPDATE SET
                    run_id = excluded.run_id, reason = excluded.reason, leased_at = excluded.leased_at,
                    lease_until = excluded.lease_until""",
-                [[w, r, reason, now, until] for w, r in leases],
+                [list(last), list(last.values()), reason, now, until],
             )
 
     def release_leases(self, reason: str = "in_flight") -> int:
@@ -243,19 +275,13 @@ class DuckDBWarehouse:
             try:
                 if paths:
                     cur.execute(MERGE_TRADES, [now, paths])
-                if segments:  # executemany with no rows is an error in DuckDB
-                    cur.executemany(
-                        "INSERT INTO checkpoint_parts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uri) DO NOTHING",
-                        [
-                            [s.wallet, s.run_id, s.part, s.uri, s.rows, s.final, s.cursor_in, s.cursor_after, now]
-                            for s in segments
-                        ],
-                    )
-                for c in checkpoints:
-                    cur.execute(
-                        MERGE_CHECKPOINT,
-                        [c.wallet, c.run_id, c.source, c.status, c.parts_loaded, c.final_part, now, c.wallet, c.wallet],
-                    )
+                if segments:
+                    names = ("wallet", "run_id", "part", "uri", "rows", "final", "cursor_in", "cursor_after")
+                    cur.execute(INSERT_PARTS, [*_columns(segments, *names), now])
+                for round_ in _rounds(checkpoints):
+                    names = ("wallet", "run_id", "source", "status", "parts_loaded", "final_part")
+                    wallets = [c.wallet for c in round_]
+                    cur.execute(MERGE_CHECKPOINTS, [now, *_columns(round_, *names), wallets])
                 cur.execute("COMMIT")
             except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
                 cur.execute("ROLLBACK")
