@@ -95,6 +95,10 @@ ON CONFLICT (uri) DO NOTHING
 """
 
 
+_PART_FIELDS = ("wallet", "run_id", "part", "uri", "rows", "final", "cursor_in", "cursor_after")
+_CHECKPOINT_FIELDS = ("wallet", "run_id", "source", "status", "parts_loaded", "final_part")
+
+
 def _rounds(updates: list[CheckpointUpdate]) -> list[list[CheckpointUpdate]]:
     """Split updates into rounds with each wallet at most once, keeping each wallet's updates in order:
     applied round after round, they have the effect of applying them one by one."""
@@ -279,12 +283,10 @@ class DuckDBWarehouse:
                 if paths:
                     cur.execute(MERGE_TRADES, [now, paths])
                 if segments:
-                    names = ("wallet", "run_id", "part", "uri", "rows", "final", "cursor_in", "cursor_after")
-                    cur.execute(INSERT_PARTS, [*_columns(segments, *names), now])
+                    cur.execute(INSERT_PARTS, [*_columns(segments, *_PART_FIELDS), now])
                 for round_ in _rounds(checkpoints):
-                    names = ("wallet", "run_id", "source", "status", "parts_loaded", "final_part")
                     wallets = [c.wallet for c in round_]
-                    cur.execute(MERGE_CHECKPOINTS, [now, *_columns(round_, *names), wallets])
+                    cur.execute(MERGE_CHECKPOINTS, [now, *_columns(round_, *_CHECKPOINT_FIELDS), wallets])
                 cur.execute("COMMIT")
             except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
                 cur.execute("ROLLBACK")
