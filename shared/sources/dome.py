@@ -26,6 +26,15 @@ _STRINGS = ("tx_hash", "order_hash", "user", "condition_id")
 _NUMBERS = ("shares", "shares_normalized", "price")
 
 
+def _fingerprinted_tx_straddles(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    """True when one transaction continues across the boundary and has fingerprint-keyed rows."""
+    if not before or not after or before[-1]["tx_hash"] != after[0]["tx_hash"]:
+        return False
+    tx = before[-1]["tx_hash"]
+    rows = [r for r in (*reversed(before), *after) if r["tx_hash"] == tx]
+    return any(":fp:" in r["trade_key"] for r in rows)
+
+
 class DomeSource(HttpTradeClient):
     name = "dome"
 
@@ -59,6 +68,13 @@ class DomeSource(HttpTradeClient):
             params["start_time"] = since
         if until is not None:
             params["end_time"] = until
+        # Rows without a log_index are keyed by a fingerprint; identical fills of one transaction get
+        # occurrence numbers, counted across pages, so each page is handed out after the next one is read
+        # and marked resumable only when no such transaction straddles its end (a part starting there
+        # would count from 0 again).
+        counts: dict[str, int] = {}
+        tx: str | None = None
+        pending: Page | None = None
         while True:
             query = dict(params)
             if cursor:
@@ -68,8 +84,20 @@ class DomeSource(HttpTradeClient):
             page = self._parse(wallet, body, context)
             if page.next_cursor is not None and page.next_cursor == cursor:
                 raise MalformedPage("the API returned the same pagination_key again (would loop)", **context)
-            yield page
+            for row in page.rows:
+                if row["tx_hash"] != tx:
+                    tx, counts = row["tx_hash"], {}
+                if ":fp:" in row["trade_key"]:
+                    n = counts.get(row["trade_key"], 0)
+                    counts[row["trade_key"]] = n + 1
+                    if n:
+                        row["trade_key"] = f"{row['trade_key']}:{n}"
+            if pending is not None:
+                pending.resumable = not _fingerprinted_tx_straddles(pending.rows, page.rows)
+                yield pending
+            pending = page
             if page.next_cursor is None:
+                yield page
                 return
             cursor = page.next_cursor
 
