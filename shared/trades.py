@@ -67,6 +67,22 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+class Occurrences:
+    """Occurrence numbers of identical fingerprints inside one group (a transaction), for sources whose
+    rows carry no id: feed rows in API order; a new group starts the counts again."""
+
+    def __init__(self) -> None:
+        self.group: str | None = None
+        self.counts: dict[str, int] = {}
+
+    def next(self, group: str, key: str) -> int:
+        if group != self.group:
+            self.group, self.counts = group, {}
+        n = self.counts.get(key, 0)
+        self.counts[key] = n + 1
+        return n
+
+
 def dome_trade_key(wallet: str, row: dict[str, Any]) -> str:
     """(wallet, tx_hash, log_index); without a log_index, a fingerprint of the identifying fields.
 

@@ -16,7 +16,7 @@ import requests
 from shared.errors import AuthFailure, MalformedPage, PermanentError, PipelineError, SystemicError
 from shared.sources.http import HttpTradeClient, error_body
 from shared.sources.limiter import RateLimiter
-from shared.trades import dome_trade_key, iso_timestamp
+from shared.trades import Occurrences, dome_trade_key, iso_timestamp
 from shared.tradesource import Page
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,7 @@ class DomeSource(HttpTradeClient):
         # occurrence numbers, counted across pages, so each page is handed out after the next one is read
         # and marked resumable only when no such transaction straddles its end (a part starting there
         # would count from 0 again).
-        counts: dict[str, int] = {}
-        tx: str | None = None
+        seen = Occurrences()
         pending: Page | None = None
         while True:
             query = dict(params)
@@ -85,13 +84,9 @@ class DomeSource(HttpTradeClient):
             if page.next_cursor is not None and page.next_cursor == cursor:
                 raise MalformedPage("the API returned the same pagination_key again (would loop)", **context)
             for row in page.rows:
-                if row["tx_hash"] != tx:
-                    tx, counts = row["tx_hash"], {}
-                if ":fp:" in row["trade_key"]:
-                    n = counts.get(row["trade_key"], 0)
-                    counts[row["trade_key"]] = n + 1
-                    if n:
-                        row["trade_key"] = f"{row['trade_key']}:{n}"
+                n = seen.next(row["tx_hash"], row["trade_key"])
+                if n and ":fp:" in row["trade_key"]:  # rows with a log_index are unique as they are
+                    row["trade_key"] = f"{row['trade_key']}:{n}"
             if pending is not None:
                 pending.resumable = not _fingerprinted_tx_straddles(pending.rows, page.rows)
                 yield pending

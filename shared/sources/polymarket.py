@@ -21,7 +21,7 @@ import requests
 from shared.errors import MalformedPage, PermanentError, PipelineError, SystemicError, TransientError
 from shared.sources.http import HttpTradeClient, error_body
 from shared.sources.limiter import RateLimiter
-from shared.trades import fingerprint, iso_timestamp
+from shared.trades import Occurrences, fingerprint, iso_timestamp
 from shared.tradesource import Page
 
 log = logging.getLogger(__name__)
@@ -85,19 +85,15 @@ class PolymarketSource(HttpTradeClient):
     def pages(
         self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
     ) -> Iterator[Page]:
-        counts: dict[str, int] = {}
-        group: str | None = None
+        seen = Occurrences()
         pending: tuple[list[tuple[dict[str, Any], str]], str | None] | None = None
         for raw_rows, next_cursor in self._walk(wallet, cursor, since, until):
             rows: list[tuple[dict[str, Any], str]] = []
             for i, raw in enumerate(raw_rows):
                 row = self._row(wallet, raw, i)
-                if _group(raw) != group:
-                    group, counts = _group(raw), {}
-                fp = row["trade_key"]
-                counts[fp] = counts.get(fp, 0) + 1
-                row["trade_key"] = f"pm:{wallet}:{group}:{fp}:{counts[fp] - 1}"
-                rows.append((row, _group(raw)))
+                group, fp = _group(raw), row["trade_key"]
+                row["trade_key"] = f"pm:{wallet}:{group}:{fp}:{seen.next(group, fp)}"
+                rows.append((row, group))
             if pending is not None:
                 prev_rows, prev_cursor = pending
                 boundary = not prev_rows or not rows or prev_rows[-1][1] != rows[0][1]
