@@ -26,6 +26,13 @@ _STRINGS = ("tx_hash", "order_hash", "user", "condition_id")
 _NUMBERS = ("shares", "shares_normalized", "price")
 
 
+def _ends_in_fingerprinted_tx(rows: list[dict[str, Any]]) -> bool:
+    if not rows:
+        return False
+    tx = rows[-1]["tx_hash"]
+    return any(":fp:" in r["trade_key"] for r in rows if r["tx_hash"] == tx)
+
+
 def _fingerprinted_tx_straddles(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
     """True when one transaction continues across the boundary and has fingerprint-keyed rows."""
     if not before or not after or before[-1]["tx_hash"] != after[0]["tx_hash"]:
@@ -69,9 +76,10 @@ class DomeSource(HttpTradeClient):
         if until is not None:
             params["end_time"] = until
         # Rows without a log_index are keyed by a fingerprint; identical fills of one transaction get
-        # occurrence numbers, counted across pages, so each page is handed out after the next one is read
-        # and marked resumable only when no such transaction straddles its end (a part starting there
-        # would count from 0 again).
+        # occurrence numbers, counted across pages. A page whose last transaction has such rows is held
+        # until the next one is read, and is resumable only if that transaction does not go on there (a
+        # part starting inside it would count from 0 again). Other pages go out at once: no request is
+        # spent on a page the walk may not need.
         seen = Occurrences()
         pending: Page | None = None
         while True:
@@ -90,10 +98,14 @@ class DomeSource(HttpTradeClient):
             if pending is not None:
                 pending.resumable = not _fingerprinted_tx_straddles(pending.rows, page.rows)
                 yield pending
-            pending = page
+                pending = None
             if page.next_cursor is None:
                 yield page
                 return
+            if _ends_in_fingerprinted_tx(page.rows):
+                pending = page
+            else:
+                yield page
             cursor = page.next_cursor
 
     def _parse(self, wallet: str, body: Any, context: dict[str, Any]) -> Page:

@@ -47,10 +47,18 @@ PAGES = {
 }
 
 
+MODERN = {  # every row with a log_index, a transaction straddling the boundary
+    None: ([order(TX1, 1), order(TX2, 2)], "k2"),
+    "k2": ([order(TX2, 3)], None),
+}
+SERVED: dict = {"pages": PAGES, "requests": 0}
+
+
 class FakeDome(BaseHTTPRequestHandler):
     def do_GET(self):
         query = parse_qs(urlparse(self.path).query)
-        rows, next_key = PAGES[query.get("pagination_key", [None])[0]]
+        SERVED["requests"] += 1
+        rows, next_key = SERVED["pages"][query.get("pagination_key", [None])[0]]
         pagination = {"limit": 1000, "offset": 0, "total": 6, "has_more": next_key is not None}
         if next_key:
             pagination["pagination_key"] = next_key
@@ -67,6 +75,7 @@ class FakeDome(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def source():
+    SERVED.update(pages=PAGES, requests=0)
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeDome)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = DomeSource(f"http://127.0.0.1:{server.server_address[1]}/v1", "k", RateLimiter((Window(100, 1.0),)))
@@ -89,3 +98,15 @@ def test_a_part_may_not_end_inside_a_transaction_with_fingerprint_keys(source):
     resumable = [page.resumable for page in source.pages(WALLET)]
     # page 1 ends inside TX2, page 2 inside TX3 (both without log_index); the last page ends the walk.
     assert resumable == [False, False, True]
+
+
+def test_a_page_is_read_ahead_only_when_its_last_transaction_needs_it(source):
+    walk = source.pages(WALLET)
+    next(walk)
+    assert SERVED["requests"] == 2  # page 1 ends inside TX2 (no log_index): page 2 read to decide
+    walk.close()
+    SERVED.update(pages=MODERN, requests=0)
+    walk = source.pages(WALLET)
+    first = next(walk)
+    assert SERVED["requests"] == 1 and first.resumable  # log_index rows: no request spent ahead
+    walk.close()
