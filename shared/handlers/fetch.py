@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
-import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from shared.clock import Clock
@@ -22,7 +19,7 @@ from shared.messages import FileReady, WalletTask
 from shared.objectstore import ObjectStore
 from shared.publisher import FILES, WALLETS, Publisher, publish_message
 from shared.trades import part_line
-from shared.tradesource import Page, TradeSource
+from shared.tradesource import TradeSource
 from shared.wallets import normalize_wallet
 
 log = logging.getLogger(__name__)
@@ -40,57 +37,6 @@ class FetchOutcome:
     continuation: WalletTask | None
     pages: int
     mismatched_user: int
-
-
-class _ReadAhead:
-    """A wallet's pages, each next one fetched on a helper thread while the current one is written.
-
-    Pages are chained by their cursor, so a walk is a sequence of round trips; reading the next page
-    while this one is being written takes the writing off that sequence. The next page is asked for only
-    when the walk will want it (`want_next`), so no request is spent past the budget, and at most two
-    pages are in memory. The generator is advanced, and closed, only on the helper thread.
-    """
-
-    def __init__(self, pages: Iterator[Page]) -> None:
-        self._pages = pages
-        self._wanted = threading.Semaphore(1)  # the first page at once
-        self._out: queue.Queue[Page | BaseException | None] = queue.Queue()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="read-ahead", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                self._wanted.acquire()
-                if self._stopping:
-                    return
-                try:
-                    self._out.put(next(self._pages))
-                except StopIteration:
-                    self._out.put(None)
-                    return
-                except BaseException as exc:  # handed to the caller, raised there
-                    self._out.put(exc)
-                    return
-        finally:
-            close = getattr(self._pages, "close", None)
-            if close:
-                close()
-
-    def get(self) -> Page | None:
-        item = self._out.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def want_next(self) -> None:
-        self._wanted.release()
-
-    def close(self) -> None:
-        self._stopping = True
-        self._wanted.release()
-        self._thread.join()
 
 
 def part_name(task: WalletTask, cursor_after: str | None, rows: int, final: bool) -> str:
@@ -121,28 +67,21 @@ def fetch(
     rows = pages = mismatched = 0
     cursor_after, final = task.cursor, False
     tmp = f"tmp/{task.run_id}/{wallet}/part-{task.part:05d}-{uuid.uuid4().hex}.jsonl"
-    reader = _ReadAhead(iter(source.pages(wallet, task.cursor, task.since, task.until)))
-    try:
-        with store.open_writer(tmp) as out:
-            while (page := reader.get()) is not None:
-                pages += 1
-                spent = clock.monotonic() - started
-                last = page.next_cursor is None or (
-                    page.resumable and (pages >= budget.max_pages or spent >= budget.seconds)
-                )
-                if not last:
-                    reader.want_next()  # fetched while this page is written
-                for row in page.rows:
-                    row["run_id"] = task.run_id
-                    out.write(part_line(row))
-                rows += len(page.rows)
-                mismatched += page.mismatched_user
-                cursor_after = page.next_cursor
-                final = page.next_cursor is None
-                if last:
-                    break
-    finally:
-        reader.close()
+    with store.open_writer(tmp) as out:
+        for page in source.pages(wallet, task.cursor, task.since, task.until):
+            for row in page.rows:
+                row["run_id"] = task.run_id
+                out.write(part_line(row))
+            rows += len(page.rows)
+            pages += 1
+            mismatched += page.mismatched_user
+            cursor_after = page.next_cursor
+            if page.next_cursor is None:
+                final = True
+                break
+            spent = clock.monotonic() - started
+            if page.resumable and (pages >= budget.max_pages or spent >= budget.seconds):
+                break
     name = part_name(task, cursor_after, rows, final)
     store.rename(tmp, name)
     ready = FileReady(
