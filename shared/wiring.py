@@ -26,7 +26,7 @@ def _credentials() -> Any:
 
 
 def build_publisher(settings: CloudSettings) -> Any:
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined,unused-ignore]
 
     from shared.gcp.pubsub import PubSubPublisher
 
@@ -34,7 +34,7 @@ def build_publisher(settings: CloudSettings) -> Any:
 
 
 def build_dead_letters(settings: CloudSettings, publisher: Any) -> Any:
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined,unused-ignore]
 
     from shared.gcp.pubsub import PubSubDeadLetters
 

@@ -280,30 +280,26 @@ class BigQueryWarehouse:
         except Exception as exc:  # the staging dataset's default expiration removes it later
             log.warning("could not drop staging table %s: %s", table, exc)
 
+    def _submit(self, query: str, params: list[Any]) -> Any:
+        return self.client.query(
+            query,
+            job_config=bigquery.QueryJobConfig(query_parameters=params),
+            location=self.location,
+            retry=self.retry,
+            timeout=self.request_timeout,
+            job_retry=None,
+        )
+
     def _run(self, query: str, params: list[Any], *, doing: str, timeout: float | None = None) -> Any:
         with self._errors(doing):
-            job = self.client.query(
-                query,
-                job_config=bigquery.QueryJobConfig(query_parameters=params),
-                location=self.location,
-                retry=self.retry,
-                timeout=self.request_timeout,
-                job_retry=None,
-            )
+            job = self._submit(query, params)
             job.result(timeout=timeout or self.job_timeout, retry=self.retry, job_retry=None)
             return job
 
     def _stream(self, query: str, params: list[Any], *, doing: str) -> Iterator[Any]:
         """Rows page by page (`page_size` rows in memory at a time), never the whole result."""
         with self._errors(doing):
-            job = self.client.query(
-                query,
-                job_config=bigquery.QueryJobConfig(query_parameters=params),
-                location=self.location,
-                retry=self.retry,
-                timeout=self.request_timeout,
-                job_retry=None,
-            )
+            job = self._submit(query, params)
             rows = job.result(page_size=self.page_size, timeout=self.job_timeout, retry=self.retry, job_retry=None)
             yield from rows
 
