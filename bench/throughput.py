@@ -96,7 +96,7 @@ class Timeline:
     """Every second: requests sent, tasks and files pending on the bus, wallets merged, CPU seconds."""
 
     def __init__(self, runner: Any, every: float = 1.0) -> None:
-        from shared.publisher import FILES, WALLETS
+        from shared.ports.publisher import FILES, WALLETS
 
         self.rows: list[tuple[float, int, int, int, int, float]] = []
         self.threads: dict[int, tuple[str, float]] = {}  # native thread id -> (group, CPU seconds)
@@ -159,7 +159,7 @@ def run_case(args: argparse.Namespace) -> int:
     from shared.cli import build_runner, execute_run, new_run_id
     from shared.embedded.wallets_file import import_wallets
     from shared.settings import Settings
-    from shared.verify import verify_dome
+    from emulators.truth import verify_dome
 
     directory = Path(args.dir)
     pages = {"fetch_max_pages": args.part_pages} if args.part_pages else {}

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import time
 from typing import Any
 
+import requests
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import pubsub_v1, storage
 from google.protobuf import duration_pb2
 
+from shared import bootstrap
 from shared.resources import Resources, load_resources
+from shared.settings import CloudSettings
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -70,13 +76,6 @@ def bootstrap_pubsub(
 
 
 def bootstrap_storage(project: str, bucket: str) -> None:
-    import os
-
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
-
-    from shared.wiring import build_store  # noqa: F401  (same client settings as the services)
-
     creds = AnonymousCredentials() if os.environ.get("STORAGE_EMULATOR_HOST") else None
     client = storage.Client(project=project, credentials=creds)
     with contextlib.suppress(gexc.Conflict):
@@ -86,10 +85,6 @@ def bootstrap_storage(project: str, bucket: str) -> None:
 def read_traders(source: str) -> list[str]:
     """Wallets from a file (one per line) or from a simulator's `/_sim/wallets` listing URL."""
     if source.startswith(("http://", "https://")):
-        import time
-
-        import requests
-
         for attempt in range(30):  # the simulator's container may still be starting
             try:
                 response = requests.get(source, timeout=30)
@@ -119,11 +114,9 @@ def main() -> None:
     bootstrap_pubsub(args.project, push, retry_scale=args.retry_scale)
     bootstrap_storage(args.project, args.bucket)
     if not args.skip_bigquery:
-        from shared.settings import CloudSettings
-        from shared.wiring import build_warehouse
-
-        warehouse = build_warehouse(CloudSettings(gcp_project=args.project, gcs_bucket=args.bucket))
-        warehouse.ensure_schema()
+        settings = CloudSettings(gcp_project=args.project, gcs_bucket=args.bucket)
+        warehouse = bootstrap.bigquery_warehouse(bootstrap.cloud_target(settings))
+        warehouse.create_schema()  # in a deployment Terraform owns the schema; here the emulator needs one
         if args.traders_from:
             print(f"traders: {warehouse.add_traders(read_traders(args.traders_from))} added")
     print("bootstrap done")

@@ -166,7 +166,7 @@ class DevCloud:
     def _start(self) -> None:
         from emulators.bootstrap import bootstrap_pubsub, bootstrap_storage
         from emulators.pubsub.server import start_emulator
-        from shared.gcp.bigquery import BigQueryWarehouse
+        from shared.adapters.gcp.bigquery import BigQueryWarehouse
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.stack.start()
@@ -182,7 +182,7 @@ class DevCloud:
         warehouse = BigQueryWarehouse(
             self.stack.bigquery_client(), self.config.project, self.config.dataset, self.config.staging_dataset
         )
-        warehouse.ensure_schema()  # once here, so the services' own ensure_schema calls find everything
+        warehouse.create_schema()  # what Terraform does in a deployment: the services only check it
         self.wallets = self.sim.state.universe.wallets(self.config.source)
         warehouse.add_traders(self.wallets)
         warehouse.close()

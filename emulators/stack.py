@@ -243,7 +243,7 @@ class EmulatorStack:
         self.stop()
 
     def env(self) -> dict[str, str]:
-        """The variables the clients (and shared.wiring) read to talk to these emulators."""
+        """The variables the clients (and shared/bootstrap.py) read to talk to these emulators."""
         out = {
             "STORAGE_EMULATOR_HOST": self.gcs_endpoint,
             "BIGQUERY_API_ENDPOINT": self.bigquery_endpoint,

@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.trades import fingerprint
-from shared.tradesource import TradeSource
+from shared.core.trades import fingerprint
+from shared.ports.source import TradeSource
 
 
 @dataclass

@@ -1,11 +1,17 @@
-"""infra/resources.yaml, typed: the one definition of topics, subscriptions, bucket and tables that the
-local bootstrap applies and Terraform reads (tests check that the names agree)."""
+"""infra/resources.yaml, typed: the one definition of topics, subscriptions and the bucket, which the
+local bootstrap applies, Terraform reads, and the Pub/Sub adapters name their topics from (tests check
+that the names agree). The code names a topic by its role (`Topic`); the role of a topic is the
+service its push subscription delivers to (the fetcher's tasks, the loader's files)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from shared.ports.publisher import Topic
 
 RESOURCES_FILE = Path(__file__).resolve().parents[1] / "infra" / "resources.yaml"
 
@@ -40,10 +46,28 @@ class Resources:
     def subscription(self, name: str) -> SubscriptionSpec:
         return next(s for s in self.subscriptions if s.name == name)
 
+    def _pushed_to(self, service: str) -> SubscriptionSpec:
+        return next(s for s in self.subscriptions if s.push_service == service)
+
+    def topic_names(self) -> dict[Topic, str]:
+        """Each role's topic: the one pushed to the fetcher carries wallets, to the loader files."""
+        out: dict[Topic, str] = {}
+        for role, service in ((Topic.WALLETS, "fetcher"), (Topic.FILES, "loader")):
+            push = self._pushed_to(service)
+            out[role] = push.topic
+            out[role.dead_letter] = push.dead_letter_topic or f"{push.topic}-dead-letter"
+        return out
+
+    def dead_letter_subscriptions(self) -> dict[Topic, str]:
+        """The topic a letter came from -> the pull subscription of its dead-letter topic."""
+        names = self.topic_names()
+        return {
+            role: next(s.name for s in self.subscriptions if s.topic == names[role.dead_letter] and not s.push_service)
+            for role in (Topic.WALLETS, Topic.FILES)
+        }
+
 
 def load_resources(path: Path = RESOURCES_FILE) -> Resources:
-    import yaml
-
     raw = yaml.safe_load(path.read_text())
     subs = []
     for name, spec in raw["subscriptions"].items():

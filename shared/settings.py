@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.sources.limiter import TIERS, Window
+from shared.adapters.sources.limiter import TIERS, Window
 
 
 class Settings(BaseSettings):
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(2000, ge=1, description="MAX_IN_FLIGHT: wallets dispatched and not finished")
     max_delivery_attempts: int = Field(5, ge=1, description="MAX_DELIVERY_ATTEMPTS: embedded bus, then dead letter")
 
+    bq_location: str | None = Field(None, description="BQ_LOCATION: dataset location (e.g. US)")
+    bigquery_api_endpoint: str | None = Field(None, description="BIGQUERY_API_ENDPOINT: emulator endpoint")
+
     @model_validator(mode="after")
     def _custom_tier_needs_numbers(self) -> Settings:
         if self.dome_tier == "custom" and not (self.dome_rate_per_second or self.dome_rate_per_10s):
@@ -67,10 +70,8 @@ class CloudSettings(Settings):
     gcs_bucket: str = Field(description="GCS_BUCKET: where the part files go")
     bq_dataset: str = Field("polymarket", description="BQ_DATASET: trades, checkpoints, leases")
     bq_staging_dataset: str = Field("polymarket_staging", description="BQ_STAGING_DATASET: per-batch staging")
-    bq_location: str | None = Field(None, description="BQ_LOCATION: dataset location (e.g. US)")
     oidc_audience: str | None = Field(None, description="OIDC_AUDIENCE: verify push/scheduler tokens if set")
     log_level: str = Field("INFO", description="LOG_LEVEL")
-    bigquery_api_endpoint: str | None = Field(None, description="BIGQUERY_API_ENDPOINT: emulator endpoint")
 
 
 class DispatcherSettings(CloudSettings):

@@ -1,13 +1,37 @@
-"""Fakes at the edges only: a trade source that behaves like a paged API (cursor, failures on cue)."""
+"""Fakes at the edges only: a clock that moves when told, a trade source that behaves like a paged API
+(cursor, failures on cue)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.errors import PipelineError
-from shared.trades import dome_trade_key, iso_timestamp
-from shared.tradesource import Page, SourceStats
+from shared.core.errors import PipelineError
+from shared.core.trades import dome_trade_key, iso_timestamp
+from shared.ports.source import Page, SourceStats
+
+
+class FakeClock:
+    """A clock that only moves when something sleeps on it or a test advances it."""
+
+    def __init__(self, start: float = 1_000.0, wall: datetime | None = None) -> None:
+        self.t = start
+        self.wall = wall or datetime(2026, 1, 1, tzinfo=UTC)
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(max(seconds, 0.0))
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def now(self) -> datetime:
+        return self.wall + timedelta(seconds=self.t)
 
 
 def dome_raw(wallet: str, i: int, *, log_index: bool = True) -> dict[str, Any]:

@@ -8,44 +8,40 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from services.loader.batcher import Batcher
-from shared import webapp
-from shared.clock import SystemClock
-from shared.errors import InvalidMessage
+from shared import bootstrap, delivery
+from shared.bootstrap import Overrides
+from shared.core.messages import FileReady, decode
+from shared.delivery import Received
 from shared.handlers.load import load
 from shared.logs import setup_json_logging
-from shared.messages import DeadLetter, FileReady, decode
-from shared.publisher import FILES
-from shared.push import parse_push
+from shared.ports.publisher import Topic
 from shared.settings import LoaderSettings
+from shared.web import app as webapp
+from shared.web.push import parse_push
 
 
-def create_app(settings: LoaderSettings | None = None, **overrides: Any) -> FastAPI:
-    """`overrides` replace adapters (warehouse, dead_letters, clock) — for tests."""
+def create_app(settings: LoaderSettings | None = None, overrides: Overrides | None = None) -> FastAPI:
+    """`overrides` replace adapters (tests); everything else is built from settings in the lifespan."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or LoaderSettings()
-        if "warehouse" not in overrides:
+        if overrides is None:
             setup_json_logging(s.log_level, s.gcp_project)
-        from shared import wiring
-
-        app.state.settings = s
-        app.state.warehouse = overrides.get("warehouse") or wiring.build_warehouse(s)
-        app.state.warehouse.ensure_schema()
-        if "dead_letters" in overrides:
-            app.state.dead_letters = overrides["dead_letters"]
-        else:
-            app.state.dead_letters = wiring.build_dead_letters(s, wiring.build_publisher(s))
-        clock = overrides.get("clock") or SystemClock()
+        deps = bootstrap.loader(s, overrides or Overrides())
+        deps.warehouse.check_schema()
+        app.state.settings, app.state.deps = s, deps
         app.state.batcher = Batcher(
-            lambda batch: load(batch, warehouse=app.state.warehouse, clock=clock),
+            lambda batch: load(batch, warehouse=deps.warehouse, clock=deps.clock),
             s.loader_flush_files,
             s.loader_flush_seconds,
         )
@@ -63,43 +59,20 @@ def create_app(settings: LoaderSettings | None = None, **overrides: Any) -> Fast
     @app.post("/", status_code=204)
     async def receive(request: Request) -> Response:
         push = parse_push(await request.body())
-        webapp.set_log_fields(
-            message_id=push.message_id,
-            delivery_attempt=push.delivery_attempt,
-            wallet=push.attributes.get("wallet"),
-            run_id=push.attributes.get("run_id"),
-        )
+        webapp.log_push(push)
+        message = Received(Topic.FILES, push.data, push.attributes, push.delivery_attempt or 1)
         try:
             ready = decode(FileReady, push.data)
-        except InvalidMessage as exc:
-            _dead_letter(app, push.data, push.attributes, exc)
-            return Response(status_code=204)
-        webapp.set_log_fields(wallet=ready.wallet, run_id=ready.run_id, part=ready.part, uri=ready.uri)
-        result = await app.state.batcher.submit(ready)
-        if ready.uri in result.failed:
-            _dead_letter(app, push.data, push.attributes, result.failed[ready.uri])
-        return Response(status_code=204)
+            webapp.set_log_fields(wallet=ready.wallet, run_id=ready.run_id, part=ready.part, uri=ready.uri)
+            result = await app.state.batcher.submit(ready)
+            verdict = delivery.judge(result.failed.get(ready.uri))
+        except Exception as exc:
+            verdict = delivery.judge(exc)
+        await run_in_threadpool(delivery.settle, verdict, message, app.state.deps.dead_letters)
+        return webapp.respond(verdict)
 
     return app
 
 
-def _dead_letter(app: FastAPI, data: bytes, attributes: dict[str, str], exc: Any) -> None:
-    app.state.dead_letters.put(
-        DeadLetter(
-            topic=FILES,
-            data=data.decode("utf-8", errors="replace"),
-            attributes=attributes,
-            error_class=exc.error_class,
-            error=exc.message,
-            wallet=attributes.get("wallet"),
-        )
-    )
-    webapp.log.warning("dead-lettered: %s", exc)
-
-
 def main() -> None:  # pragma: no cover - the container entry point
-    import os
-
-    import uvicorn
-
     uvicorn.run(create_app(), host="0.0.0.0", port=int(os.environ.get("PORT", "8080")))

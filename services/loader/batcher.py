@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from shared.core.messages import FileReady
 from shared.handlers.load import LoadResult
-from shared.messages import FileReady
 
 
 class Batcher:

@@ -39,7 +39,7 @@ class ProgressView:
         if not force and now - self._last < self.every:
             return
         self._last = now
-        status = runner.warehouse.status(datetime.now(UTC), 0)
+        status = runner.warehouse.status(datetime.now(UTC))
         done = status.by_status.get("complete", 0)
         if self._done_at_start is None:
             self._done_at_start = done

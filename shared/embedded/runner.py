@@ -1,7 +1,8 @@
-"""The embedded runner: dispatch → fetch pool → loader, in one process, on the local adapters.
+"""The embedded runner: dispatch → fetch pool → loader, in one process, on the local bus.
 
-The same handlers as the services, wired to the in-process bus, a local folder and DuckDB. A kill at
-any moment loses nothing: every durable step is in DuckDB (one transaction per batch), and the next
+The same handlers as the services, wired by shared/bootstrap.py to the in-process bus and DuckDB with
+a folder (or BigQuery with a bucket), and the same delivery policy (shared/delivery.py). A kill at any
+moment loses nothing: every durable step is in the warehouse (one transaction per batch), and the next
 run's dispatch resumes each unfinished wallet from the end of its committed chain of parts.
 """
 
@@ -12,35 +13,33 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
-from shared.clock import Clock, SystemClock
-from shared.deadletters import DuckDBDeadLetters
-from shared.embedded.bus import Bus, Delivery
-from shared.errors import InvalidMessage, PermanentError, PipelineError, SystemicError
+from shared import delivery
+from shared.adapters.local.bus import Delivery
+from shared.bootstrap import EmbeddedDeps
+from shared.core.errors import InvalidMessage, PipelineError
+from shared.core.messages import FileReady, WalletTask, decode
+from shared.delivery import Outcome, Verdict
 from shared.handlers.dispatch import dispatch
 from shared.handlers.fetch import FetchBudget, fetch
 from shared.handlers.load import load
-from shared.messages import FileReady, WalletTask, decode
-from shared.objectstore import LocalObjectStore
-from shared.publisher import FILES, WALLETS
-from shared.tradesource import TradeSource
-from shared.warehouse.duckdb import DuckDBWarehouse
+from shared.ports.publisher import Topic
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    """The embedded run's own knobs; the pipeline's (attempts, leases, part size) come from Settings."""
+
     run_id: str
+    budget: FetchBudget
+    lease_seconds: int
     workers: int = 8
     max_in_flight: int = 200
-    lease_seconds: int = 24 * 3600
-    budget: FetchBudget = field(default_factory=lambda: FetchBudget(seconds=60.0, max_pages=50))
     flush_files: int = 50
     flush_seconds: float = 0.5
-    max_attempts: int = 5
-    min_backoff: float = 0.2
-    max_backoff: float = 5.0
     dispatch: bool = True  # False: only drain what is already queued (a dead-letter replay)
 
 
@@ -55,27 +54,14 @@ class Progress:
 
 
 class EmbeddedRunner:
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        source: TradeSource,
-        warehouse: DuckDBWarehouse,
-        store: LocalObjectStore,
-        clock: Clock | None = None,
-    ) -> None:
+    def __init__(self, config: RunConfig, deps: EmbeddedDeps) -> None:
         self.config = config
-        self.source = source
-        self.warehouse = warehouse
-        self.store = store
-        self.clock = clock or SystemClock()
-        self.dead_letters = DuckDBDeadLetters(warehouse.con, warehouse.lock, self.clock.now)
-        self.bus = Bus(
-            self.dead_letters,
-            max_attempts=config.max_attempts,
-            min_backoff=config.min_backoff,
-            max_backoff=config.max_backoff,
-        )
+        self.deps = deps
+        self.warehouse = deps.warehouse
+        self.source = deps.source
+        self.bus = deps.bus
+        self.dead_letters = deps.dead_letters
+        self.clock = deps.clock
         self.progress = Progress()
         self._stop = threading.Event()
 
@@ -83,7 +69,6 @@ class EmbeddedRunner:
         self._stop.set()
 
     def run(self, on_tick: Callable[[EmbeddedRunner], None] | None = None) -> Progress:
-        self.warehouse.ensure_schema()
         # One process owns all in-flight work: leases left by a killed run are void.
         self.warehouse.release_leases("in_flight")
         threads = [
@@ -123,71 +108,61 @@ class EmbeddedRunner:
             raise self.progress.fatal
         return self.progress
 
+    def _settle(self, message: Delivery, verdict: Verdict) -> None:
+        self.bus.settle(message, verdict)
+        if verdict.outcome is Outcome.HALT and isinstance(verdict.error, PipelineError):
+            self.progress.fatal = self.progress.fatal or verdict.error
+
     def _fetch_worker(self) -> None:
         while not self._stop.is_set():
-            delivery = self.bus.get(WALLETS, timeout=0.2)
-            if delivery is None:
+            message = self.bus.get(Topic.WALLETS, timeout=0.2)
+            if message is None:
                 continue
-            try:
-                task = decode(WalletTask, delivery.data)
-                fetch(
-                    task,
-                    source=self.source,
-                    store=self.store,
-                    publisher=self.bus,
-                    clock=self.clock,
-                    budget=self.config.budget,
-                )
-            except PermanentError as exc:
-                log.warning("dead-lettering %s: %s", delivery.attributes.get("wallet"), exc)
-                self.bus.dead_letter(delivery, exc)
-            except SystemicError as exc:
-                log.error("systemic failure, stopping: %s", exc)
-                self.progress.fatal = exc
-                self.bus.nack(delivery, exc)
-            except Exception as exc:
-                log.info("retrying %s later: %s", delivery.attributes.get("wallet"), exc)
-                self.bus.nack(delivery, exc)
-            else:
-                self.bus.ack(delivery)
+            verdict = delivery.run(partial(self._fetch, message))
+            self._settle(message, verdict)
+
+    def _fetch(self, message: Delivery) -> None:
+        task = decode(WalletTask, message.data)
+        fetch(
+            task,
+            source=self.source,
+            store=self.deps.store,
+            publisher=self.bus,
+            clock=self.clock,
+            budget=self.config.budget,
+        )
 
     def _loader(self) -> None:
-        while not (self._stop.is_set() and self.bus.pending(FILES) == 0) and self.progress.fatal is None:
-            batch = self.bus.get_batch(FILES, self.config.flush_files, self.config.flush_seconds)
+        while not (self._stop.is_set() and self.bus.pending(Topic.FILES) == 0) and self.progress.fatal is None:
+            batch = self.bus.get_batch(Topic.FILES, self.config.flush_files, self.config.flush_seconds)
             if batch:
                 self._load(batch)
             elif self._stop.is_set():
                 return
 
     def _load(self, batch: list[Delivery]) -> None:
-        files: dict[str, list[Delivery]] = {}
+        by_uri: dict[str, list[Delivery]] = {}
         messages: list[FileReady] = []
-        for delivery in batch:
+        for message in batch:
             try:
-                ready = decode(FileReady, delivery.data)
+                ready = decode(FileReady, message.data)
             except InvalidMessage as exc:
-                self.bus.dead_letter(delivery, exc)
+                self._settle(message, delivery.judge(exc))
                 continue
-            files.setdefault(ready.uri, []).append(delivery)
+            by_uri.setdefault(ready.uri, []).append(message)
             messages.append(ready)
         try:
             result = load(messages, warehouse=self.warehouse, clock=self.clock)
-        except SystemicError as exc:
-            self.progress.fatal = exc
-            for d in (d for ds in files.values() for d in ds):
-                self.bus.nack(d, exc)
-            return
         except Exception as exc:
-            log.warning("load batch failed, will retry: %s", exc)
-            for d in (d for ds in files.values() for d in ds):
-                self.bus.nack(d, exc)
+            verdict = delivery.judge(exc)
+            for ds in by_uri.values():
+                for d in ds:
+                    self._settle(d, verdict)
             return
-        for uri, error in result.failed.items():
-            for d in files.pop(uri, []):
-                self.bus.dead_letter(d, error)
-        for ds in files.values():
+        for uri, ds in by_uri.items():
+            error = result.failed.get(uri)
             for d in ds:
-                self.bus.ack(d)
+                self._settle(d, delivery.judge(error))
         self.progress.parts_loaded += len(result.committed)
         self.progress.rows_loaded += sum(f.rows for f in result.committed)
         self.progress.wallets_completed += len(result.completed_wallets)

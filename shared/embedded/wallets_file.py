@@ -9,12 +9,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.deadletters import DeadLetterQueue
-from shared.errors import InvalidWallet
-from shared.messages import DeadLetter
-from shared.publisher import WALLETS
-from shared.wallets import normalize_wallet
-from shared.warehouse import Warehouse
+from shared.core.errors import InvalidWallet
+from shared.core.messages import DeadLetter
+from shared.core.wallets import normalize_wallet
+from shared.ports.deadletters import DeadLetterSink
+from shared.ports.publisher import Topic
+from shared.ports.warehouse import Warehouse
 
 
 @dataclass
@@ -26,10 +26,10 @@ class WalletsImport:
     invalid: list[DeadLetter] = field(default_factory=list)
 
 
-def import_wallets(path: Path, warehouse: Warehouse, dead_letters: DeadLetterQueue) -> WalletsImport:
+def import_wallets(path: Path, warehouse: Warehouse, dead_letters: DeadLetterSink) -> WalletsImport:
     report = WalletsImport()
     batch: list[str] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for number, line in enumerate(fh, start=1):
             text = line.strip()
             if not text or text.startswith("#"):
@@ -38,13 +38,8 @@ def import_wallets(path: Path, warehouse: Warehouse, dead_letters: DeadLetterQue
             try:
                 wallet = normalize_wallet(text)
             except InvalidWallet as exc:
-                letter = DeadLetter(
-                    topic=WALLETS,
-                    data=json.dumps({"file": str(path), "line": number, "text": text[:200]}),
-                    error_class=exc.error_class,
-                    error=f"line {number}: {exc.message}",
-                    wallet=text[:200],
-                )
+                data = json.dumps({"file": str(path), "line": number, "text": text[:200]})
+                letter = DeadLetter.of(Topic.WALLETS, data, InvalidWallet(f"line {number}: {exc.message}"), wallet=text)
                 dead_letters.put(letter)
                 report.invalid.append(letter)
                 continue

@@ -1,4 +1,4 @@
-"""dispatch(): one WalletTask per unchecked wallet, idempotent and bounded (DESIGN rule 11).
+"""dispatch(): one WalletTask per unchecked wallet, idempotent and bounded (design rule 11).
 
 Cloud Scheduler calls it every 30 minutes, at least once: a wallet inside its lease (dispatched and
 not finished) is not sent again, and one call sends at most `max_in_flight` minus what is in flight.
@@ -11,17 +11,16 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shared.clock import Clock
-from shared.deadletters import DeadLetterQueue
-from shared.errors import InvalidWallet
-from shared.handlers.chain import chain_state
-from shared.messages import DeadLetter, WalletTask
-from shared.publisher import WALLETS, Publisher, publish_message
-from shared.wallets import normalize_wallet
-from shared.warehouse import Candidate, Warehouse
+from shared.core.chain import chain_state
+from shared.core.errors import InvalidWallet
+from shared.core.messages import DeadLetter, WalletTask
+from shared.core.wallets import normalize_wallet
+from shared.ports.clock import Clock
+from shared.ports.deadletters import DeadLetterSink
+from shared.ports.publisher import Publisher, Topic, publish_message
+from shared.ports.warehouse import Candidate, Warehouse
 
 log = logging.getLogger(__name__)
-PARKED = timedelta(days=3650)  # an invalid address stays out of dispatch until its letter is replayed
 CHUNK = 500
 
 
@@ -38,7 +37,7 @@ def dispatch(
     *,
     warehouse: Warehouse,
     publisher: Publisher,
-    dead_letters: DeadLetterQueue,
+    dead_letters: DeadLetterSink,
     clock: Clock,
     run_id: str,
     source: str,
@@ -49,7 +48,7 @@ def dispatch(
     if mode not in ("backfill", "incremental"):
         raise ValueError(f"mode must be 'backfill' or 'incremental', not {mode!r}")
     now = clock.now()
-    result = DispatchResult(in_flight_before=warehouse.in_flight(now, lease_seconds))
+    result = DispatchResult(in_flight_before=warehouse.in_flight(now))
     result.source_conflicts = warehouse.source_conflicts(source)
     if result.source_conflicts:
         log.warning(
@@ -63,20 +62,18 @@ def dispatch(
     if room == 0:
         return result
     leased: list[tuple[str, str]] = []
-    for cand in warehouse.candidates(now, lease_seconds, mode, room, source=source):
+    for cand in warehouse.candidates(now, mode, room, source=source):
         try:
             wallet = normalize_wallet(cand.wallet)
         except InvalidWallet as exc:
-            task_text = WalletTask(run_id=run_id, wallet=cand.wallet[:200] or "?", source=source).encode().decode()
-            letter = DeadLetter(
-                topic=WALLETS, data=task_text, error_class=exc.error_class, error=exc.message, wallet=cand.wallet
-            )
+            # Parked by its pending letter (candidates leave it out) until an operator replays it.
+            task = WalletTask(run_id=run_id, wallet=cand.wallet[:200] or "?", source=source)
+            letter = DeadLetter.of(Topic.WALLETS, task.encode(), exc, attributes=task.attributes(), wallet=cand.wallet)
             dead_letters.put(letter)
-            warehouse.lease([(cand.wallet, run_id)], now, now + PARKED, reason="dead_letter")
             result.dead_lettered.append(letter)
             continue
         task = _task_for(cand, wallet, run_id, source, mode, warehouse)
-        publish_message(publisher, WALLETS, task)
+        publish_message(publisher, Topic.WALLETS, task)
         result.published.append(task)
         leased.append((wallet, task.run_id))
         if len(leased) >= CHUNK:

@@ -1,4 +1,4 @@
-"""fetch(task): page one wallet from its cursor into one part file, within a budget (DESIGN rules 4–7).
+"""fetch(task): page one wallet from its cursor into one part file, within a budget (design rules 4–7).
 
 Rows stream from the API to the part file page by page (memory is one page). The part is written under
 a temporary name and renamed to a name derived from what it covers (run, wallet, part, cursor range,
@@ -13,22 +13,25 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from shared.clock import Clock
-from shared.errors import PermanentError
-from shared.messages import FileReady, WalletTask
-from shared.objectstore import ObjectStore
-from shared.publisher import FILES, WALLETS, Publisher, publish_message
-from shared.trades import part_line
-from shared.tradesource import TradeSource
-from shared.wallets import normalize_wallet
+from shared.core.errors import PermanentError
+from shared.core.messages import FileReady, WalletTask
+from shared.core.trades import part_line
+from shared.core.wallets import normalize_wallet
+from shared.ports.clock import Clock
+from shared.ports.objectstore import ObjectStore
+from shared.ports.publisher import Publisher, Topic, publish_message
+from shared.ports.source import TradeSource
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FetchBudget:
-    seconds: float = 240.0  # well inside the 300 s ack deadline of wallets-push (infra/resources.yaml)
-    max_pages: int = 100
+    """When a part ends: after `seconds` or `max_pages` (FETCH_BUDGET_SECONDS, FETCH_MAX_PAGES), well
+    inside the push's ack deadline (infra/resources.yaml)."""
+
+    seconds: float
+    max_pages: int
 
 
 @dataclass
@@ -95,11 +98,11 @@ def fetch(
         cursor_after=None if final else cursor_after,
         source=task.source,
     )
-    publish_message(publisher, FILES, ready)
+    publish_message(publisher, Topic.FILES, ready)
     continuation = None
     if not final:
         continuation = task.model_copy(update={"part": task.part + 1, "cursor": cursor_after})
-        publish_message(publisher, WALLETS, continuation)
+        publish_message(publisher, Topic.WALLETS, continuation)
     log.info(
         "fetched part %d: %d rows in %d pages%s",
         task.part,

@@ -1,4 +1,4 @@
-"""load(batch): merge a batch of part files and their checkpoints in one transaction (rules 1–3, 5, 9).
+"""load(batch): merge a batch of part files and their checkpoints in one transaction (design rules 1–3, 5, 9).
 
 The caller (the loader service or the embedded runner) hands over one batch at a time. A file the
 warehouse cannot read is isolated by splitting the batch, so one bad file fails alone and the rest
@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from shared.clock import Clock
-from shared.errors import PermanentError, PipelineError
-from shared.handlers.chain import chain_state
-from shared.messages import FileReady
-from shared.warehouse import CheckpointUpdate, Segment, Warehouse
+from shared.core.chain import Segment, chain_state
+from shared.core.errors import PermanentError, PipelineError
+from shared.core.messages import FileReady
+from shared.ports.clock import Clock
+from shared.ports.warehouse import CheckpointUpdate, Warehouse
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
-"""replay_dead_letters(): put dead letters back on their topic, once their cause is fixed.
+"""replay_dead_letters(): put dead letters back on their topic once their cause is fixed, and
+collect_dead_letters(): move letters waiting on the dead-letter topics into the store.
 
-A letter is acknowledged (removed) only after its republish is confirmed, so a crash in between
-replays it twice at worst — harmless, since every later step is idempotent. Letters that do not
-match the filter are released untouched.
+A letter is marked replayed only after its republish is confirmed, so a crash in between replays it
+twice at worst — harmless, since every later step is idempotent. A letter in the inbox is acked only
+after the store holds it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shared.clock import Clock
-from shared.deadletters import DeadLetterQueue
-from shared.messages import DeadLetter
-from shared.publisher import WALLETS, Publisher
-from shared.warehouse import Warehouse
+from shared.core.messages import DeadLetter
+from shared.ports.clock import Clock
+from shared.ports.deadletters import DeadLetterInbox, DeadLetterStore
+from shared.ports.publisher import Publisher, Topic
+from shared.ports.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 _OUR_ATTRIBUTES = {"error_class", "error", "source_topic"}
@@ -28,45 +29,48 @@ class ReplayResult:
     dry_run: bool = False
 
 
+def collect_dead_letters(inbox: DeadLetterInbox, store: DeadLetterStore, max_letters: int = 10_000) -> int:
+    """Every letter waiting in the inbox, into the store; returns how many."""
+    moved = 0
+    while moved < max_letters:
+        held = inbox.pull(min(1000, max_letters - moved))
+        if not held:
+            break
+        for item in held:
+            store.put(item.letter)
+        inbox.ack([item.handle for item in held])
+        moved += len(held)
+    if moved:
+        log.info("collected %d dead letters from the dead-letter topics", moved)
+    return moved
+
+
 def replay_dead_letters(
     *,
-    dead_letters: DeadLetterQueue,
+    dead_letters: DeadLetterStore,
     publisher: Publisher,
     warehouse: Warehouse | None,
     clock: Clock,
+    lease_seconds: int,
     error_class: str | None = None,
     wallet: str | None = None,
     max_letters: int = 1000,
     dry_run: bool = False,
-    lease_seconds: int = 6 * 3600,
 ) -> ReplayResult:
     result = ReplayResult(dry_run=dry_run)
-    held = dead_letters.pull(max_letters)
-    release = getattr(dead_letters, "release", None)
-    skipped: list[str] = []
-    for item in held:
-        letter = item.letter
-        if (error_class and letter.error_class != error_class) or (wallet and letter.wallet != wallet.lower()):
-            skipped.append(item.handle)
-            continue
-        result.matched += 1
-        if dry_run:
-            skipped.append(item.handle)
-            result.replayed.append(letter)
-            continue
-        attributes = {
-            k: v
-            for k, v in letter.attributes.items()
-            if k not in _OUR_ATTRIBUTES and not k.startswith("CloudPubSubDeadLetterSource")
-        }
-        publisher.publish(letter.topic, letter.data.encode(), attributes)
-        if warehouse is not None and letter.topic == WALLETS and letter.wallet:
+    letters = dead_letters.pending(max_letters, error_class=error_class, wallet=wallet.lower() if wallet else None)
+    result.matched = len(letters)
+    if dry_run:
+        result.replayed = letters
+        return result
+    for letter in letters:
+        attributes = {k: v for k, v in letter.attributes.items() if k not in _OUR_ATTRIBUTES}
+        publisher.publish(Topic(letter.topic), letter.data.encode(), attributes)
+        if warehouse is not None and letter.topic == Topic.WALLETS and letter.wallet:
             now = clock.now()
             run_id = attributes.get("run_id", "replay")
             warehouse.lease([(letter.wallet, run_id)], now, now + timedelta(seconds=lease_seconds), "in_flight")
-        dead_letters.ack([item.handle])
+        dead_letters.mark_replayed([letter])
         result.replayed.append(letter)
-    if skipped and release is not None:
-        release(skipped)
-    log.info("replayed %d of %d dead letters%s", len(result.replayed), len(held), " (dry run)" if dry_run else "")
+    log.info("replayed %d of %d dead letters", len(result.replayed), result.matched)
     return result

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from shared.clock import FakeClock
-from shared.deadletters import DuckDBDeadLetters
-from shared.embedded.bus import Bus
+from tests.fakes import FakeClock
+from shared.ports.deadletters import DuckDBDeadLetters
+from shared.adapters.local.bus import Bus
 from shared.handlers.replay import replay_dead_letters
-from shared.messages import DeadLetter, WalletTask
-from shared.publisher import WALLETS
-from shared.warehouse.duckdb import DuckDBWarehouse
+from shared.core.messages import DeadLetter, WalletTask
+from shared.ports.publisher import WALLETS
+from shared.adapters.local.duckdb import DuckDBWarehouse
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
 

@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from shared.gcp.storage import CHUNK_MULTIPLE, GcsObjectStore
-from shared.objectstore import LocalObjectStore
+from shared.adapters.gcp.storage import CHUNK_MULTIPLE, GcsObjectStore
+from shared.adapters.local.files import LocalObjectStore
 
 NAME = "runs/r1/0xabc/part-00000.jsonl"
 

@@ -22,8 +22,8 @@ import requests
 from emulators.dome.config import Faults, SimConfig
 from emulators.dome.server import RunningSimulator, run_simulator
 from emulators.dome.universe import Universe
-from shared.clock import FakeClock
-from shared.errors import (
+from tests.fakes import FakeClock
+from shared.core.errors import (
     AuthFailure,
     MalformedPage,
     PermanentError,
@@ -32,12 +32,12 @@ from shared.errors import (
     TransientError,
     TruncatedPage,
 )
-from shared.sources.dome import DomeSource
-from shared.sources.limiter import TIERS, RateLimiter, Window
-from shared.sources.polymarket import PolymarketSource
-from shared.trades import COLUMNS, iso_timestamp, part_line
-from shared.tradesource import Page
-from shared.verify import Verification, verify_dome, verify_polymarket
+from shared.adapters.sources.dome import DomeSource
+from shared.adapters.sources.limiter import TIERS, RateLimiter, Window
+from shared.adapters.sources.polymarket import PolymarketSource
+from shared.core.trades import COLUMNS, iso_timestamp, part_line
+from shared.ports.source import Page
+from emulators.truth import Verification, verify_dome, verify_polymarket
 
 SOURCES = ("dome", "polymarket")
 EDGES = (

@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from shared.clock import FakeClock
-from shared.errors import PermanentError
+from tests.fakes import FakeClock
+from shared.core.errors import PermanentError
 from shared.handlers.load import load
-from shared.messages import FileReady
-from shared.trades import COLUMN_NAMES
-from shared.warehouse import CheckpointUpdate, Segment
+from shared.core.messages import FileReady
+from shared.core.trades import COLUMN_NAMES
+from shared.ports.warehouse import CheckpointUpdate, Segment
 from tests.contract.twins import bigquery_twin, duckdb_twin, now
 from tests.fakes import canonical, dome_raw
 

@@ -13,12 +13,13 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from shared.gcp.bigquery import BigQueryWarehouse
-from shared.gcp.storage import GcsObjectStore
-from shared.messages import FileReady
-from shared.objectstore import LocalObjectStore, ObjectStore
-from shared.trades import COLUMN_NAMES, part_line
-from shared.warehouse.duckdb import DuckDBWarehouse
+from shared.adapters.gcp.bigquery import BigQueryWarehouse
+from shared.adapters.gcp.storage import GcsObjectStore
+from shared.core.messages import FileReady
+from shared.adapters.local.files import LocalObjectStore
+from shared.ports.objectstore import ObjectStore
+from shared.core.trades import COLUMN_NAMES, part_line
+from shared.adapters.local.duckdb import DuckDBWarehouse
 
 
 class StrictJobIdClient(bigquery.Client):

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from emulators.dome.config import SimConfig
-from shared.verify import verify_polymarket
+from emulators.truth import verify_polymarket
 from tests.e2e.pipeline import post, settled, wait_for
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]

@@ -2,10 +2,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.clock import FakeClock
-from shared.deadletters import DuckDBDeadLetters
-from shared.objectstore import LocalObjectStore
-from shared.warehouse.duckdb import DuckDBWarehouse
+from tests.fakes import FakeClock
+from shared.ports.deadletters import DuckDBDeadLetters
+from shared.adapters.local.files import LocalObjectStore
+from shared.adapters.local.duckdb import DuckDBWarehouse
 
 
 class RecordingPublisher:

@@ -22,7 +22,7 @@ import pytest
 
 from emulators.dome.config import SimConfig
 from emulators.dome.server import run_simulator
-from shared.verify import verify_dome, verify_polymarket
+from emulators.truth import verify_dome, verify_polymarket
 
 pytestmark = pytest.mark.slow
 

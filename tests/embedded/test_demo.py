@@ -13,8 +13,8 @@ import sys
 import duckdb
 import pytest
 
-from shared.embedded.demo import INVALID_LINE
-from shared.verify import verify_dome, verify_polymarket
+from emulators.demo import INVALID_LINE
+from emulators.truth import verify_dome, verify_polymarket
 
 pytestmark = pytest.mark.slow
 

@@ -5,13 +5,13 @@ import weakref
 
 import pytest
 
-from shared.errors import PermanentError
+from shared.core.errors import PermanentError
 from shared.handlers.dispatch import dispatch
 from shared.handlers.fetch import FetchBudget, fetch
 from shared.handlers.load import load
-from shared.messages import FileReady, WalletTask, decode
-from shared.publisher import FILES, WALLETS
-from shared.tradesource import Page
+from shared.core.messages import FileReady, WalletTask, decode
+from shared.ports.publisher import FILES, WALLETS
+from shared.ports.source import Page
 from tests.fakes import FakeTradeSource, canonical, dome_raw
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40

@@ -11,7 +11,7 @@ import duckdb
 
 from emulators.dome.config import SimConfig
 from emulators.dome.server import run_simulator
-from shared.verify import verify_dome, verify_polymarket
+from emulators.truth import verify_dome, verify_polymarket
 
 
 def _run(sim, wallets, db, *extra):

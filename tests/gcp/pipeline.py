@@ -22,18 +22,18 @@ from google.cloud import bigquery, pubsub_v1
 from google.cloud.bigquery import ArrayQueryParameter
 
 from emulators.dome.universe import DOME_FIELDS
-from shared.clock import Clock
-from shared.errors import PermanentError, TransientError
-from shared.gcp.bigquery import BigQueryWarehouse
-from shared.gcp.pubsub import PubSubDeadLetters, PubSubPublisher
+from shared.ports.clock import Clock
+from shared.core.errors import PermanentError, TransientError
+from shared.adapters.gcp.bigquery import BigQueryWarehouse
+from shared.adapters.gcp.pubsub import PubSubDeadLetters, PubSubPublisher
 from shared.handlers.fetch import FetchBudget, fetch
 from shared.handlers.load import LoadResult, load
-from shared.messages import DeadLetter, FileReady, WalletTask, decode
-from shared.objectstore import ObjectStore
-from shared.publisher import FILES, WALLETS
+from shared.core.messages import DeadLetter, FileReady, WalletTask, decode
+from shared.ports.objectstore import ObjectStore
+from shared.ports.publisher import FILES, WALLETS
 from shared.resources import load_resources
-from shared.tradesource import TradeSource
-from shared.verify import Verification, verify_dome
+from shared.ports.source import TradeSource
+from emulators.truth import Verification, verify_dome
 from shared.wiring import DEAD_LETTER_SUBSCRIPTIONS
 
 # Pull stand-ins for the push subscriptions (same topic, ack deadline and dead-letter policy).

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import bigquery
 
-from shared.errors import PermanentError, WarehouseUnavailable
-from shared.gcp.bigquery import BigQueryWarehouse, load_job_id
-from shared.warehouse import CheckpointUpdate, Segment
+from shared.core.errors import PermanentError, WarehouseUnavailable
+from shared.adapters.gcp.bigquery import BigQueryWarehouse, load_job_id
+from shared.ports.warehouse import CheckpointUpdate, Segment
 from tests.contract.twins import bigquery_twin
 from tests.fakes import canonical, dome_raw
 

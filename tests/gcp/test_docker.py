@@ -21,7 +21,7 @@ def test_the_object_store_round_trips_on_the_official_fake_gcs_server_image():
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
-    from shared.gcp.storage import GcsObjectStore
+    from shared.adapters.gcp.storage import GcsObjectStore
 
     with DockerContainer(FAKE_GCS_IMAGE).with_command("-scheme http -port 4443").with_exposed_ports(4443) as gcs:
         wait_for_logs(gcs, "server started", timeout=60)

@@ -23,15 +23,15 @@ from google.cloud import bigquery
 
 from emulators.dome.config import SimConfig
 from emulators.dome.server import RunningSimulator, run_simulator
-from shared.clock import FakeClock
-from shared.gcp.bigquery import BigQueryWarehouse
-from shared.gcp.storage import GcsObjectStore
+from tests.fakes import FakeClock
+from shared.adapters.gcp.bigquery import BigQueryWarehouse
+from shared.adapters.gcp.storage import GcsObjectStore
 from shared.handlers.dispatch import dispatch
 from shared.handlers.fetch import FetchBudget
-from shared.messages import FileReady
-from shared.publisher import FILES
+from shared.core.messages import FileReady
+from shared.ports.publisher import FILES
 from shared.settings import Settings
-from shared.sources import make_source
+from shared.adapters.sources import make_source
 from tests.contract.twins import StrictJobIdClient
 from tests.gcp.pipeline import Pipeline, Topology, checkpoints, trades_snapshot, verify_bigquery
 

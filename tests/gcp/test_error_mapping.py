@@ -8,9 +8,9 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
-from shared.errors import SystemicError, TransientError, WarehouseUnavailable
-from shared.gcp.bigquery import BigQueryWarehouse
-from shared.gcp.storage import GcsObjectStore
+from shared.core.errors import SystemicError, TransientError, WarehouseUnavailable
+from shared.adapters.gcp.bigquery import BigQueryWarehouse
+from shared.adapters.gcp.storage import GcsObjectStore
 from tests.gcp.fake_endpoint import answering
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -15,12 +15,12 @@ from google.cloud import pubsub_v1
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
 from emulators.stack import HOST, free_port
-from shared.clock import FakeClock
-from shared.errors import SystemicError, TransientError
-from shared.gcp.pubsub import PubSubPublisher
+from tests.fakes import FakeClock
+from shared.core.errors import SystemicError, TransientError
+from shared.adapters.gcp.pubsub import PubSubPublisher
 from shared.handlers.replay import replay_dead_letters
-from shared.messages import DeadLetter, WalletTask
-from shared.publisher import WALLETS
+from shared.core.messages import DeadLetter, WalletTask
+from shared.ports.publisher import WALLETS
 from tests.gcp.pipeline import PULL, Topology
 
 pytestmark = pytest.mark.emulators

@@ -369,7 +369,7 @@ def _schema(table: str) -> list[tuple[str, str, str]]:
 
 
 def test_trades_schema_mirrors_shared_trades():
-    from shared.trades import COLUMNS, INGESTED_AT, KEY_COLUMNS
+    from shared.core.trades import COLUMNS, INGESTED_AT, KEY_COLUMNS
 
     expected = [
         (c.name, c.bigquery, "REQUIRED" if c.name in KEY_COLUMNS else "NULLABLE") for c in (*COLUMNS, INGESTED_AT)
@@ -412,7 +412,7 @@ def test_schema_files_match_the_bigquery_adapter(resources):
 
 def test_every_table_of_resources_yaml_has_a_schema_file_matching_the_embedded_warehouse(resources):
     duckdb = pytest.importorskip("duckdb")
-    from shared.warehouse.duckdb import SCHEMA
+    from shared.adapters.local.duckdb import SCHEMA
 
     to_bigquery = {
         "VARCHAR": "STRING",

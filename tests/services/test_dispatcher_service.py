@@ -4,8 +4,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.dispatcher.app import create_app
-from shared.messages import DeadLetter, WalletTask, decode
-from shared.publisher import WALLETS
+from shared.core.messages import DeadLetter, WalletTask, decode
+from shared.ports.publisher import WALLETS
 from shared.settings import DispatcherSettings
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40

@@ -4,10 +4,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.fetcher.app import create_app
-from shared.errors import AuthFailure, InvalidWallet, SourceUnavailable
-from shared.messages import FileReady, WalletTask, decode
-from shared.publisher import FILES, WALLETS
-from shared.push import envelope
+from shared.core.errors import AuthFailure, InvalidWallet, SourceUnavailable
+from shared.core.messages import FileReady, WalletTask, decode
+from shared.ports.publisher import FILES, WALLETS
+from shared.web.push import envelope
 from shared.settings import FetcherSettings
 from tests.fakes import FakeTradeSource
 

@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 
 from services.loader.app import create_app
 from shared.handlers.fetch import FetchBudget, fetch
-from shared.messages import FileReady, WalletTask, decode
-from shared.publisher import FILES
-from shared.push import envelope
+from shared.core.messages import FileReady, WalletTask, decode
+from shared.ports.publisher import FILES
+from shared.web.push import envelope
 from shared.settings import LoaderSettings
 from tests.fakes import FakeTradeSource
 

@@ -2,10 +2,10 @@
 
 import itertools
 
-from shared.clock import FakeClock
-from shared.embedded.bus import Bus
-from shared.errors import SourceUnavailable
-from shared.messages import DeadLetter
+from tests.fakes import FakeClock
+from shared.adapters.local.bus import Bus
+from shared.core.errors import SourceUnavailable
+from shared.core.messages import DeadLetter
 
 
 class RecordingLetters:

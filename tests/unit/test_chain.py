@@ -1,7 +1,7 @@
 """DESIGN rule 3: complete only when the loaded parts chain from the start to a final part."""
 
-from shared.handlers.chain import chain_state
-from shared.warehouse import Segment
+from shared.core.chain import chain_state
+from shared.ports.warehouse import Segment
 
 
 def seg(part, cin, cout, final=False, uri=None):

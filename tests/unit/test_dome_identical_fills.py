@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from shared.sources.dome import DomeSource
-from shared.sources.limiter import RateLimiter, Window
+from shared.adapters.sources.dome import DomeSource
+from shared.adapters.sources.limiter import RateLimiter, Window
 
 WALLET = "0x" + "a" * 40
 

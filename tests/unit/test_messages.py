@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from shared.errors import InvalidMessage
-from shared.messages import FileReady, WalletTask, decode
+from shared.core.errors import InvalidMessage
+from shared.core.messages import FileReady, WalletTask, decode
 
 
 def test_round_trip_keeps_every_field():

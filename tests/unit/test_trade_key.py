@@ -1,6 +1,6 @@
 """DESIGN rule 1: the natural key separates every real fill and nothing else."""
 
-from shared.trades import dome_trade_key
+from shared.core.trades import dome_trade_key
 from tests.fakes import dome_raw
 
 W = "0x" + "a" * 40

@@ -1,0 +1,1 @@
+"""Adapters for one machine: the in-process bus (Publisher), a folder (ObjectStore), DuckDB (Warehouse)."""

@@ -1,0 +1,200 @@
+"""The embedded warehouse: one DuckDB file with the tables of the one spec (shared/core/tables.py).
+
+One process writes it (DuckDB locks the file); inside the process every statement takes one lock, and
+`commit_batch` is a single transaction that reads the part files with `read_json` — all or nothing,
+even under SIGKILL (the WAL). The statements are the SQL base's (shared/adapters/sql/); this file only
+says how DuckDB runs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import duckdb
+
+from shared.adapters.sql import statements as st
+from shared.adapters.sql.dialect import DUCKDB, Sql, Struct
+from shared.adapters.sql.warehouse import SqlWarehouse
+from shared.core.chain import Segment
+from shared.core.errors import PermanentError, SchemaMismatch, SystemicError, TransientError, WarehouseUnavailable
+from shared.core.tables import TABLES, TRADE_ROW, Table
+from shared.ports.warehouse import CheckpointUpdate
+
+_READ_COLUMNS = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in TRADE_ROW) + "}"
+
+
+def ddl(table: Table) -> str:
+    columns = [f'"{c.name}" {c.duckdb}' for c in table.columns]
+    return f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(columns)}, PRIMARY KEY ({', '.join(table.key)}))"
+
+
+def _path(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("file", ""):
+        raise PermanentError(f"the embedded warehouse reads local files, not {parsed.scheme}:// ({uri})", uri=uri)
+    return unquote(parsed.path) if parsed.scheme else uri
+
+
+def _bound(sql: str, params: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """The parameters `sql` names (DuckDB refuses unused named parameters)."""
+    return {name: value for name, (_, value) in params.items() if f"${name}" in sql}
+
+
+class DuckDBWarehouse(SqlWarehouse):
+    d = DUCKDB
+
+    def __init__(self, path: str | Path, *, must_exist: bool = False, read_only: bool = False) -> None:
+        """`must_exist`: refuse to create the file (an operator's command with a mistyped --db must not
+        leave an empty warehouse behind); `read_only`: open it without taking the writer's lock."""
+        self.path = str(path)
+        self.names = st.Names(DUCKDB)
+        if self.path != ":memory:":
+            if (must_exist or read_only) and not Path(self.path).is_file():
+                raise SchemaMismatch(f"no warehouse at {self.path}")
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only and self.path != ":memory:")
+        except duckdb.IOException as exc:
+            raise SystemicError(f"cannot open {self.path}: {exc} (is another backfill using it?)") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        # One writer merges small batches (10-page parts): more threads buy no speed here and cost memory
+        # (about 50 MB at the peak of a whale's run, measured with bench/throughput.py).
+        self.con.execute("SET threads = 1")
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _cursor(self) -> Any:
+        try:
+            return self.con.cursor()
+        except duckdb.ConnectionException as exc:
+            raise WarehouseUnavailable(f"the DuckDB file {self.path} is not open: {exc}") from None
+
+    # -- schema -----------------------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Create the spec's tables, and add the columns a file from an older version lacks."""
+        self.check_schema(allow_missing=True)
+        with self.lock:
+            cur = self._cursor()
+            for table in TABLES:
+                cur.execute(ddl(table))
+                for c in table.columns:
+                    cur.execute(f'ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS "{c.name}" {c.duckdb}')
+
+    def check_schema(self, allow_missing: bool = False) -> None:
+        have: dict[str, dict[str, str]] = {}
+        for table, column, type_ in (
+            self._cursor()
+            .execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'main'"
+            )
+            .fetchall()
+        ):
+            have.setdefault(table, {})[column] = type_
+        for table in TABLES:
+            columns = have.get(table.name)
+            if columns is None:
+                if allow_missing:
+                    continue
+                raise SchemaMismatch(f"{self.path} has no table {table.name!r}: not a backfill warehouse")
+            wrong = [
+                f"{c.name} is {columns[c.name]}, not {c.duckdb}"
+                for c in table.columns
+                if c.name in columns and columns[c.name] != c.duckdb.replace("TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+            ]
+            missing_key = [k for k in table.key if k not in columns]
+            missing = [c.name for c in table.columns if c.name not in columns]
+            if wrong or missing_key or (missing and not allow_missing):
+                problems = "; ".join([*wrong, *(f"no column {m}" for m in missing_key or missing)])
+                raise SchemaMismatch(
+                    f"{self.path}: table {table.name!r} is not the backfill's ({problems}); "
+                    "use another --db or move this file away"
+                )
+
+    # -- running statements ------------------------------------------------------------------------------
+
+    def query(self, sql: Sql) -> Iterator[dict[str, Any]]:
+        cur = self._cursor()
+        with _errors():
+            cur.execute(sql.text, _bound(sql.text, sql.params))
+        names = [d[0] for d in cur.description]
+        while batch := cur.fetchmany(1000):
+            for row in batch:
+                yield dict(zip(names, row, strict=True))
+
+    def execute(self, sql: Sql) -> int:
+        with self.lock, _errors():
+            row = self._cursor().execute(sql.text, _bound(sql.text, sql.params)).fetchone()
+        return int(row[0]) if row else 0
+
+    def transaction(self, statements: list[str], sql: Sql) -> None:
+        with self.lock:
+            cur = self._cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                files: list[str] = sql.params["files"][1] if "files" in sql.params else []
+                with _errors(files):
+                    for text in statements:
+                        cur.execute(text, _bound(text, sql.params))
+                cur.execute("COMMIT")
+            except BaseException:
+                _rollback(cur)
+                raise
+
+    @contextmanager
+    def staged_batch(
+        self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
+    ) -> Iterator[tuple[st.Batch, Sql]]:
+        paths = [_path(u) for u in uris]
+        for path, uri in zip(paths, uris, strict=True):
+            if not Path(path).is_file():
+                raise PermanentError(f"part file is missing: {path}", uri=uri)
+        d = self.d
+        batch = st.Batch(
+            rows=f"read_json($files, format = 'newline_delimited', columns = {_READ_COLUMNS}) AS r",
+            parts=d.unnest("parts", "{a}", Struct(st.PART_FIELDS)),
+            checkpoints=d.unnest("checkpoints", "{a}", Struct(st.CHECKPOINT_FIELDS)),
+            now=d.p("now", "TIMESTAMP"),
+        )
+        params: dict[str, tuple[Any, Any]] = {
+            "files": ("ARRAY<STRING>", paths),
+            "parts": (Struct(st.PART_FIELDS), st.part_rows(segments)),
+            "checkpoints": (Struct(st.CHECKPOINT_FIELDS), st.checkpoint_rows(checkpoints)),
+            "now": ("TIMESTAMP", now),
+        }
+        yield batch, Sql("", params)
+
+
+def _rollback(cur: Any) -> None:
+    """Roll back what is open; a transaction DuckDB already aborted has nothing left to roll back, and
+    that second error must not hide the first."""
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+
+
+@contextmanager
+def _errors(files: list[str] | None = None) -> Iterator[None]:
+    """DuckDB's failures in the taxonomy: a part file it cannot read is that file's (permanent, so the
+    loader isolates it); a conflict is transient; a failure to write — a full disk, a lost file — or
+    to allocate stops the run (systemic): no part file is to blame for it."""
+    try:
+        yield
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+        raise PermanentError(f"a part file could not be read: {exc}") from None
+    except duckdb.TransactionException as exc:
+        raise TransientError(f"transaction conflict: {exc}") from None
+    except duckdb.IOException as exc:
+        if any(path in str(exc) for path in files or ()):
+            raise PermanentError(f"a part file could not be read: {exc}") from None
+        raise WarehouseUnavailable(f"the DuckDB file cannot be written: {exc}") from None
+    except (duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
+        raise WarehouseUnavailable(f"DuckDB failed: {type(exc).__name__}: {exc}") from None

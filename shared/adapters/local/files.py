@@ -1,0 +1,68 @@
+"""The ObjectStore port on a local folder: writes go to a hidden temp file, fsynced, then renamed into
+place, so a name exists only once its content is complete."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from shared.ports.objectstore import safe_name
+
+
+class LocalObjectStore:
+    """A folder on disk. Writes go to a hidden temp file and are renamed into place when complete."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()  # created by the first write, never by merely opening
+
+    def _path(self, name: str) -> Path:
+        return self.root / safe_name(name)
+
+    @contextmanager
+    def open_writer(self, name: str) -> Iterator[IO[str]]:
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def rename(self, src: str, dst: str) -> None:
+        target = self._path(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path(src), target)
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def read_lines(self, name: str) -> Iterator[str]:
+        with open(self._path(name), encoding="utf-8") as fh:
+            yield from fh
+
+    def list(self, prefix: str) -> Iterator[str]:
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                rel = path.relative_to(self.root).as_posix()
+                if rel.startswith(prefix):
+                    yield rel
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
+    def uri(self, name: str) -> str:
+        return self._path(name).as_uri()
+
+    def name_from_uri(self, uri: str) -> str:
+        prefix = self.root.as_uri() + "/"
+        if not uri.startswith(prefix):
+            raise ValueError(f"{uri!r} is not in this store ({prefix})")
+        return uri[len(prefix) :]

@@ -1,0 +1,176 @@
+"""The Dome trade-history source: GET {base}/polymarket/orders?user=W&limit=1000, paged by pagination_key.
+
+Reference: shared/reference/dome-api.md. Rows are validated page by page (shape, required fields,
+`user` equals the queried wallet — mismatches are counted and logged, and kept: they are what the API
+returned for that wallet) and mapped to the canonical row with the Dome natural key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from shared.adapters.sources.http import HttpTradeClient, error_body
+from shared.adapters.sources.limiter import RateLimiter
+from shared.core.errors import AuthFailure, MalformedPage, PermanentError, PipelineError, SystemicError
+from shared.core.trades import Occurrences, dome_trade_key, iso_timestamp
+from shared.ports.source import Page
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000  # the documented maximum
+_STRINGS = ("tx_hash", "order_hash", "user", "condition_id")
+_NUMBERS = ("shares", "shares_normalized", "price")
+
+
+def _ends_in_fingerprinted_tx(rows: list[dict[str, Any]]) -> bool:
+    if not rows:
+        return False
+    tx = rows[-1]["tx_hash"]
+    return any(":fp:" in r["trade_key"] for r in rows if r["tx_hash"] == tx)
+
+
+def _fingerprinted_tx_straddles(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
+    """True when one transaction continues across the boundary and has fingerprint-keyed rows."""
+    if not before or not after or before[-1]["tx_hash"] != after[0]["tx_hash"]:
+        return False
+    tx = before[-1]["tx_hash"]
+    rows = [r for r in (*reversed(before), *after) if r["tx_hash"] == tx]
+    return any(":fp:" in r["trade_key"] for r in rows)
+
+
+class DomeSource(HttpTradeClient):
+    name = "dome"
+
+    def __init__(self, base_url: str, api_key: str | None, limiter: RateLimiter, **kwargs: Any) -> None:
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        super().__init__(base_url, limiter, headers=headers, **kwargs)
+        self.page_size = PAGE_SIZE
+
+    def classify_status(self, response: requests.Response, context: dict[str, Any]) -> PipelineError:
+        body = error_body(response)
+        said = f"{body.get('error', '')}: {body.get('message', '')}".strip(": ")
+        status = response.status_code
+        if status == 401:
+            # Dome also answers 401 for "Offset deprecated": that is our request, not the key.
+            if "offset" in said.lower():
+                return PermanentError(f"401 offset deprecated: {said}", **context)
+            return AuthFailure(f"401 from the API, the key was rejected: {said}", **context)
+        if status == 403:
+            return AuthFailure(f"403 from the API: {said}", **context)
+        if status == 404:
+            return SystemicError(f"404 from the API: is DOME_API_BASE_URL right? {said}", **context)
+        return PermanentError(f"HTTP {status} from the API: {said}", **context)
+
+    def pages(
+        self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
+    ) -> Iterator[Page]:
+        params: dict[str, Any] = {"user": wallet, "limit": self.page_size}
+        if since is not None:
+            params["start_time"] = since
+        if until is not None:
+            params["end_time"] = until
+        # Rows without a log_index are keyed by a fingerprint; identical fills of one transaction get
+        # occurrence numbers, counted across pages. A page whose last transaction has such rows is held
+        # until the next one is read, and is resumable only if that transaction does not go on there (a
+        # part starting inside it would count from 0 again). Other pages go out at once: no request is
+        # spent on a page the walk may not need.
+        seen = Occurrences()
+        pending: Page | None = None
+        while True:
+            query = dict(params)
+            if cursor:
+                query["pagination_key"] = cursor
+            context = {"wallet": wallet}
+            body = self.get_json("/polymarket/orders", query, context)
+            page = self._parse(wallet, body, context)
+            if page.next_cursor is not None and page.next_cursor == cursor:
+                raise MalformedPage("the API returned the same pagination_key again (would loop)", **context)
+            for row in page.rows:
+                n = seen.next(row["tx_hash"], row["trade_key"])
+                if n and ":fp:" in row["trade_key"]:  # rows with a log_index are unique as they are
+                    row["trade_key"] = f"{row['trade_key']}:{n}"
+            if pending is not None:
+                pending.resumable = not _fingerprinted_tx_straddles(pending.rows, page.rows)
+                yield pending
+                pending = None
+            if page.next_cursor is None:
+                yield page
+                return
+            if _ends_in_fingerprinted_tx(page.rows):
+                pending = page
+            else:
+                yield page
+            cursor = page.next_cursor
+
+    def _parse(self, wallet: str, body: Any, context: dict[str, Any]) -> Page:
+        if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
+            raise MalformedPage("page has no 'orders' list", **context)
+        pagination = body.get("pagination")
+        if not isinstance(pagination, dict) or not isinstance(pagination.get("has_more"), bool):
+            raise MalformedPage("page has no 'pagination.has_more'", **context)
+        next_key = pagination.get("pagination_key") if pagination["has_more"] else None
+        if pagination["has_more"] and not (isinstance(next_key, str) and next_key):
+            raise MalformedPage("has_more is true but there is no pagination_key", **context)
+        rows = [self._row(wallet, raw, i, context) for i, raw in enumerate(body["orders"])]
+        mismatched = sum(1 for r in rows if r["user"] != wallet)
+        if mismatched:
+            log.warning("%d rows whose user is not the queried wallet (kept)", mismatched, extra=context)
+        return Page(rows=rows, next_cursor=next_key, mismatched_user=mismatched)
+
+    @staticmethod
+    def _row(wallet: str, raw: Any, index: int, context: dict[str, Any]) -> dict[str, Any]:
+        def bad(why: str) -> MalformedPage:
+            return MalformedPage(f"row {index}: {why}", **context)
+
+        if not isinstance(raw, dict):
+            raise bad("not an object")
+        for name in _STRINGS:
+            if not isinstance(raw.get(name), str) or not raw[name]:
+                raise bad(f"missing or empty {name!r}")
+        for name in _NUMBERS:
+            if not isinstance(raw.get(name), int | float) or isinstance(raw.get(name), bool):
+                raise bad(f"missing or non-numeric {name!r}")
+        if raw.get("side") not in ("BUY", "SELL"):
+            raise bad(f"side must be BUY or SELL, got {raw.get('side')!r}")
+        token_id = raw.get("token_id")
+        if isinstance(token_id, int) and not isinstance(token_id, bool):
+            token_id = str(token_id)  # a 77-digit integer that arrived unquoted: keep every digit
+        if not isinstance(token_id, str) or not token_id:
+            raise bad("missing 'token_id'")
+        if not isinstance(raw.get("timestamp"), int) or isinstance(raw.get("timestamp"), bool):
+            raise bad("missing or non-integer 'timestamp'")
+        for name in ("log_index", "block_number"):
+            if raw.get(name) is not None and (not isinstance(raw[name], int) or isinstance(raw[name], bool)):
+                raise bad(f"{name!r} must be an integer when present")
+        raw = {**raw, "token_id": token_id}
+        return {
+            "wallet_address": wallet,
+            "source": "dome",
+            "trade_key": dome_trade_key(wallet, raw),
+            "tx_hash": raw["tx_hash"],
+            "log_index": raw.get("log_index"),
+            "order_hash": raw["order_hash"],
+            "token_id": token_id,
+            "token_label": raw.get("token_label"),
+            "side": raw["side"],
+            "market_slug": raw.get("market_slug"),
+            "condition_id": raw["condition_id"],
+            "shares": raw["shares"],
+            "shares_normalized": raw["shares_normalized"],
+            "price": raw["price"],
+            "block_number": raw.get("block_number"),
+            "title": raw.get("title"),
+            "timestamp": iso_timestamp(raw["timestamp"]),
+            "user": raw["user"].lower(),
+            "taker": raw.get("taker"),
+            "event_slug": None,
+            "outcome": None,
+            "outcome_index": None,
+            "is_combo": None,
+        }

@@ -1,0 +1,139 @@
+"""The Warehouse port over SQL, once for both dialects (dlt's SqlJobClientBase, in small).
+
+A dialect's adapter (DuckDBWarehouse, BigQueryWarehouse) provides only what differs:
+
+    query(sql) / execute(sql)      run one statement with its parameters
+    transaction(statements, sql)   run statements as one transaction
+    staged_batch(...)              the load path's relations (part files, part records, checkpoints)
+    create_schema / check_schema   DDL and its check, from the one table spec
+    close
+
+Everything else — which wallets to dispatch, leases, the chain's part records, the checkpoint rounds,
+the status counts — is here and in statements.py, so the two warehouses cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from shared.adapters.sql import statements as st
+from shared.adapters.sql.dialect import Dialect, Sql
+from shared.core.chain import Segment
+from shared.core.messages import FileReady
+from shared.ports.warehouse import Candidate, CheckpointUpdate, Status
+
+CHUNK = 5000  # wallets per parameterised statement (BigQuery caps a query request at 12 MB)
+
+
+class SqlWarehouse:
+    d: Dialect
+    names: st.Names
+
+    # -- what a dialect provides ------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        raise NotImplementedError
+
+    def check_schema(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def query(self, sql: Sql) -> Iterator[dict[str, Any]]:
+        raise NotImplementedError
+
+    def execute(self, sql: Sql) -> int:
+        """Run one statement; the rows it changed."""
+        raise NotImplementedError
+
+    def transaction(self, statements: list[str], sql: Sql) -> None:
+        """Run `statements` (text) as one transaction; `sql.params` holds every parameter they use and
+        `sql.text` anything that must run before the transaction begins (BigQuery's DECLAREs)."""
+        raise NotImplementedError
+
+    def staged_batch(
+        self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
+    ) -> AbstractContextManager[tuple[st.Batch, Sql]]:
+        raise NotImplementedError
+
+    # -- the port ---------------------------------------------------------------------------------------
+
+    def add_traders(self, wallets: Iterable[str]) -> int:
+        unique = list(dict.fromkeys(wallets))
+        return sum(
+            self.execute(st.add_traders(self.names, unique[i : i + CHUNK])) for i in range(0, len(unique), CHUNK)
+        )
+
+    def candidates(self, now: datetime, mode: str, limit: int, source: str | None = None) -> Iterator[Candidate]:
+        if mode not in ("backfill", "incremental"):
+            raise ValueError(f"mode must be 'backfill' or 'incremental', not {mode!r}")
+        sql = st.candidates(self.names, incremental=mode == "incremental", now=now, limit=limit, source=source)
+        for row in self.query(sql):
+            yield Candidate(
+                row["wallet_address"], row["run_id"], row["status"], row["newest_trade_epoch"], row["source"]
+            )
+
+    def source_conflicts(self, source: str, limit: int = 1000) -> list[tuple[str, str]]:
+        return [(r["wallet_address"], r["source"]) for r in self.query(st.source_conflicts(self.names, source, limit))]
+
+    def forget_wallets(self, wallets: list[str]) -> int:
+        if not wallets:
+            return 0
+        dropped = sum(
+            self._first(st.count_trades(self.names, wallets[i : i + CHUNK]))["n"] for i in range(0, len(wallets), CHUNK)
+        )
+        deletes = [
+            st.forget(self.names, table, wallets) for table in ("trades", "checkpoints", "checkpoint_parts", "leases")
+        ]
+        self.transaction([s.text + ";" for s in deletes], Sql("", deletes[0].params))
+        return int(dropped)
+
+    def in_flight(self, now: datetime) -> int:
+        return int(self._first(st.in_flight(self.names, now))["n"])
+
+    def lease(self, leases: list[tuple[str, str]], now: datetime, until: datetime, reason: str) -> None:
+        for i in range(0, len(leases), CHUNK):
+            self.execute(st.lease(self.names, leases[i : i + CHUNK], reason, now, until))
+
+    def release_leases(self, reason: str = "in_flight") -> int:
+        return self.execute(st.release_leases(self.names, reason))
+
+    def segments(self, keys: Iterable[tuple[str, str]]) -> list[Segment]:
+        keys = set(keys)
+        wallets = sorted({w for w, _ in keys})
+        out = []
+        for i in range(0, len(wallets), CHUNK):
+            for row in self.query(st.segments(self.names, wallets[i : i + CHUNK])):
+                if (row["wallet_address"], row["run_id"]) in keys:
+                    out.append(Segment(**{("wallet" if k == "wallet_address" else k): v for k, v in row.items()}))
+        return out
+
+    def commit_batch(
+        self, files: list[FileReady], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
+    ) -> None:
+        uris = sorted({f.uri for f in files if f.rows > 0})
+        rounds = max(st.rounds(checkpoints), default=0)
+        with self.staged_batch(uris, segments, checkpoints, now) as (batch, sql):
+            statements = [st.merge_trades(self.names, batch)] if uris else []
+            if segments:
+                statements.append(st.merge_parts(self.names, batch))
+            statements += [st.merge_checkpoints(self.names, batch, k) for k in range(1, rounds + 1)]
+            self.transaction(statements, sql)
+
+    def status(self, now: datetime) -> Status:
+        out = Status()
+        for row in self.query(st.status_counts(self.names)):
+            out.by_status[row["status"]] = int(row["n"])
+        out.wallets_total = sum(out.by_status.values())
+        totals = self._first(st.status_totals(self.names))
+        out.trades, out.newest_load, out.parked = int(totals["trades"]), totals["newest_load"], int(totals["parked"])
+        out.in_flight = self.in_flight(now)
+        out.dead_letters = int(self._first(st.letter_depth(self.names))["n"])
+        return out
+
+    def _first(self, sql: Sql) -> dict[str, Any]:
+        return next(iter(self.query(sql)))

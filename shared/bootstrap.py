@@ -1,0 +1,225 @@
+"""The one composition root: settings in, each process's adapters out, typed by their ports.
+
+    dispatcher(settings)  -> DispatcherDeps   BigQuery, Pub/Sub publisher, dead-letter table + inbox
+    fetcher(settings)     -> FetcherDeps      Pub/Sub publisher, GCS, the trade source, dead-letter topic
+    loader(settings)      -> LoaderDeps       BigQuery, dead-letter topic
+    embedded(settings, …) -> EmbeddedDeps     the in-process bus + DuckDB and a folder (or BigQuery + GCS)
+
+Tests replace adapters through `Overrides`, a frozen dataclass: a misspelt name is a TypeError, not a
+silently built real adapter. With the emulators' variables set (STORAGE_EMULATOR_HOST,
+PUBSUB_EMULATOR_HOST, BIGQUERY_API_ENDPOINT) the same code talks to the local stand-ins with anonymous
+credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import bigquery, storage
+from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
+
+from shared.adapters.clock import SystemClock
+from shared.adapters.gcp.bigquery import BigQueryWarehouse
+from shared.adapters.gcp.pubsub import PubSubDeadLetterInbox, PubSubDeadLetterSink, PubSubPublisher
+from shared.adapters.gcp.storage import GcsObjectStore
+from shared.adapters.local.bus import Bus
+from shared.adapters.local.duckdb import DuckDBWarehouse
+from shared.adapters.local.files import LocalObjectStore
+from shared.adapters.sources.dome import DomeSource
+from shared.adapters.sources.limiter import RateLimiter, Window
+from shared.adapters.sources.polymarket import PolymarketSource
+from shared.adapters.sql.deadletters import SqlDeadLetters
+from shared.adapters.sql.warehouse import SqlWarehouse
+from shared.ports.clock import Clock
+from shared.ports.deadletters import DeadLetterInbox, DeadLetterSink, DeadLetterStore
+from shared.ports.objectstore import ObjectStore
+from shared.ports.publisher import Publisher
+from shared.ports.source import TradeSource
+from shared.ports.warehouse import Warehouse
+from shared.resources import load_resources
+from shared.settings import CloudSettings, DispatcherSettings, FetcherSettings, LoaderSettings, Settings
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Adapters a test supplies instead of the real ones (None: build the real one)."""
+
+    warehouse: SqlWarehouse | None = None
+    publisher: Publisher | None = None
+    dead_letters: DeadLetterSink | None = None
+    inbox: DeadLetterInbox | None = None
+    store: ObjectStore | None = None
+    source: TradeSource | None = None
+    clock: Clock | None = None
+
+
+@dataclass(frozen=True)
+class DispatcherDeps:
+    warehouse: Warehouse
+    publisher: Publisher
+    dead_letters: DeadLetterStore
+    inbox: DeadLetterInbox
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class FetcherDeps:
+    publisher: Publisher
+    store: ObjectStore
+    source: TradeSource
+    dead_letters: DeadLetterSink
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class LoaderDeps:
+    warehouse: Warehouse
+    dead_letters: DeadLetterSink
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class EmbeddedDeps:
+    warehouse: SqlWarehouse
+    dead_letters: DeadLetterStore
+    bus: Bus
+    store: ObjectStore
+    source: TradeSource
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class BigQueryTarget:
+    """Where `backfill run --warehouse bigquery` writes: a dataset of a project, part files in a bucket
+    (or a local folder, uploaded by the load jobs)."""
+
+    project: str
+    dataset: str
+    staging_dataset: str
+    bucket: str | None = None
+    location: str | None = None
+    endpoint: str | None = None  # BIGQUERY_API_ENDPOINT: an emulator
+
+
+# -- trade sources ------------------------------------------------------------------------------------
+
+
+def make_source(settings: Settings, *, clock: Clock | None = None, taker_only: bool = False) -> TradeSource:
+    """The configured trade source with its client-side limiter (the key's windows, or this instance's
+    share of them when Terraform sets the per-instance numbers)."""
+    common = {"timeout": settings.http_timeout_seconds, "max_attempts": settings.http_max_attempts, "clock": clock}
+    if settings.trade_source == "dome":
+        key = settings.dome_api_key.get_secret_value() if settings.dome_api_key else None
+        return DomeSource(settings.dome_api_base_url, key, RateLimiter(settings.rate_windows(), clock=clock), **common)
+    limiter = RateLimiter((Window(settings.polymarket_rate_per_10s, 10.0),), clock=clock)
+    return PolymarketSource(settings.polymarket_api_base_url, limiter, taker_only=taker_only, **common)
+
+
+# -- Google clients -----------------------------------------------------------------------------------
+
+
+def _emulated() -> Credentials | None:
+    """Anonymous credentials against the emulators; None lets the clients find the real ones (ADC)."""
+    if os.environ.get("STORAGE_EMULATOR_HOST") or os.environ.get("PUBSUB_EMULATOR_HOST"):
+        return AnonymousCredentials()
+    return None
+
+
+def bigquery_warehouse(target: BigQueryTarget, traders_table: str | None = None) -> BigQueryWarehouse:
+    options = ClientOptions(api_endpoint=target.endpoint) if target.endpoint else None
+    credentials = AnonymousCredentials() if target.endpoint else None
+    client = bigquery.Client(project=target.project, credentials=credentials, client_options=options)
+    return BigQueryWarehouse(
+        client,
+        target.project,
+        target.dataset,
+        target.staging_dataset,
+        traders_table=traders_table,
+        location=target.location,
+    )
+
+
+def gcs_store(project: str, bucket: str) -> GcsObjectStore:
+    return GcsObjectStore(storage.Client(project=project, credentials=_emulated()), bucket)
+
+
+def cloud_target(s: CloudSettings) -> BigQueryTarget:
+    return BigQueryTarget(
+        s.gcp_project, s.bq_dataset, s.bq_staging_dataset, s.gcs_bucket, s.bq_location, s.bigquery_api_endpoint
+    )
+
+
+def _publisher(s: CloudSettings) -> PubSubPublisher:
+    return PubSubPublisher(PublisherClient(), s.gcp_project, load_resources().topic_names())
+
+
+# -- the services -------------------------------------------------------------------------------------
+
+
+def dispatcher(s: DispatcherSettings, o: Overrides = Overrides()) -> DispatcherDeps:
+    warehouse = o.warehouse or bigquery_warehouse(cloud_target(s), s.traders_table)
+    clock = o.clock or SystemClock()
+    inbox = o.inbox or PubSubDeadLetterInbox(
+        SubscriberClient(), s.gcp_project, load_resources().dead_letter_subscriptions()
+    )
+    return DispatcherDeps(warehouse, o.publisher or _publisher(s), SqlDeadLetters(warehouse, clock), inbox, clock)
+
+
+def fetcher(s: FetcherSettings, o: Overrides = Overrides()) -> FetcherDeps:
+    publisher = o.publisher or _publisher(s)
+    return FetcherDeps(
+        publisher,
+        o.store or gcs_store(s.gcp_project, s.gcs_bucket),
+        o.source or make_source(s),
+        o.dead_letters or PubSubDeadLetterSink(_as_pubsub(publisher)),
+        o.clock or SystemClock(),
+    )
+
+
+def loader(s: LoaderSettings, o: Overrides = Overrides()) -> LoaderDeps:
+    dead_letters = o.dead_letters or PubSubDeadLetterSink(_as_pubsub(o.publisher or _publisher(s)))
+    return LoaderDeps(o.warehouse or bigquery_warehouse(cloud_target(s)), dead_letters, o.clock or SystemClock())
+
+
+def _as_pubsub(publisher: Publisher) -> PubSubPublisher:
+    if not isinstance(publisher, PubSubPublisher):
+        raise TypeError("a dead-letter topic needs the Pub/Sub publisher; override dead_letters too")
+    return publisher
+
+
+# -- one process --------------------------------------------------------------------------------------
+
+
+def embedded(
+    settings: Settings,
+    *,
+    db: Path | None = None,
+    bigquery: BigQueryTarget | None = None,
+    parts: Path | None = None,
+    read_only: bool = False,
+    must_exist: bool = False,
+    backoff: tuple[float, float] = (0.2, 5.0),
+    o: Overrides = Overrides(),
+) -> EmbeddedDeps:
+    """The embedded runner's graph: DuckDB at `db` with its parts folder beside it, or BigQuery with
+    parts in `bigquery.bucket` (or the `parts` folder). The caller creates or checks the schema."""
+    clock = o.clock or SystemClock()
+    if bigquery is not None:
+        warehouse: SqlWarehouse = o.warehouse or bigquery_warehouse(bigquery)
+        folder = parts or Path("backfill-parts")
+        store: ObjectStore = o.store or (
+            gcs_store(bigquery.project, bigquery.bucket) if bigquery.bucket else LocalObjectStore(folder)
+        )
+    else:
+        if db is None:
+            raise ValueError("the embedded runner needs a DuckDB file or a BigQuery target")
+        warehouse = o.warehouse or DuckDBWarehouse(db, must_exist=must_exist, read_only=read_only)
+        store = o.store or LocalObjectStore(parts or db.parent / f"{db.stem}-parts")
+    dead_letters = SqlDeadLetters(warehouse, clock)
+    attempts = settings.max_delivery_attempts
+    bus = Bus(dead_letters, clock=clock, max_attempts=attempts, min_backoff=backoff[0], max_backoff=backoff[1])
+    return EmbeddedDeps(warehouse, dead_letters, bus, store, o.source or make_source(settings, clock=clock), clock)

@@ -1,0 +1,1 @@
+"""The `backfill` command line (main.py), one module per group of commands."""

@@ -1,0 +1,166 @@
+"""`backfill run`: back-fill the wallets of a file into the warehouse, and what its exit status means.
+
+0    every wallet complete
+3    finished, some wallets dead-lettered (each listed with its reason; fix, then `dead-letters replay`)
+2    bad usage, configuration or warehouse (nothing was fetched)
+1    halted on a systemic fault (the cause is printed; run the same command again to resume)
+130  interrupted (everything committed is kept; run the same command again to resume)
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.cli.options import (
+    BucketOption,
+    DatasetOption,
+    DbOption,
+    Mode,
+    ProjectOption,
+    SourceOption,
+    WarehouseOption,
+    console,
+    load_settings,
+    open_deps,
+    setup_logging,
+    target,
+)
+from shared.core.errors import ConfigurationError, PipelineError
+from shared.embedded.progress import ProgressView
+from shared.embedded.runner import EmbeddedRunner, RunConfig
+from shared.embedded.wallets_file import import_wallets
+from shared.handlers.fetch import FetchBudget
+from shared.ports.warehouse import Warehouse
+from shared.settings import Settings
+
+EXIT_OK, EXIT_HALTED, EXIT_USAGE, EXIT_DEAD_LETTERS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EMBEDDED_PART_PAGES = 10
+
+
+def new_run_id() -> str:
+    return "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def run_config(settings: Settings, run_id: str, workers: int, *, dispatch: bool = True) -> RunConfig:
+    """Pages per part: FETCH_MAX_PAGES if set, else 10 here (DuckDB's peak memory while merging a part
+    grows with its size; 10 pages also make a resume after a kill lose at most 10 pages of work)."""
+    pages = settings.fetch_max_pages if "fetch_max_pages" in settings.model_fields_set else EMBEDDED_PART_PAGES
+    return RunConfig(
+        run_id=run_id,
+        budget=FetchBudget(seconds=settings.fetch_budget_seconds, max_pages=pages),
+        lease_seconds=settings.lease_seconds,
+        workers=workers,
+        dispatch=dispatch,
+    )
+
+
+def execute(runner: EmbeddedRunner, quiet: bool = False) -> int:
+    """Run with the live display; the exit status by what happened (the module docstring)."""
+    view = ProgressView(runner, console, quiet=quiet)
+    started = time.monotonic()
+    try:
+        with view:
+            runner.run(on_tick=view.tick)
+    except KeyboardInterrupt:
+        runner.stop()
+        console.print(
+            "[yellow]interrupted: everything committed is kept; run the same command again to resume[/yellow]"
+        )
+        return EXIT_INTERRUPTED
+    except ConfigurationError as exc:
+        console.print(f"[red]stopped: {exc}[/red]")
+        return EXIT_USAGE
+    except PipelineError as exc:
+        console.print(f"[red]halted: {exc}[/red]\nnothing is lost: run the same command again to resume")
+        return EXIT_HALTED
+    finally:
+        runner.source.close()
+    return summarize(runner, time.monotonic() - started)
+
+
+def summarize(runner: EmbeddedRunner, elapsed: float) -> int:
+    status = runner.warehouse.status(datetime.now(UTC))
+    complete = status.by_status.get("complete", 0)
+    letters = runner.dead_letters.pending(1000)
+    pending = status.wallets_total - complete - status.parked
+    stats = runner.source.stats
+    console.print(
+        f"summary: {complete:,} complete, {status.dead_letters:,} dead-lettered, {pending:,} pending; "
+        f"{stats.requests:,} requests ({stats.rate_limited} answered 429) in {elapsed:,.1f} s"
+    )
+    for letter in letters[:50]:
+        console.print(f"  [yellow]dead letter[/yellow] {letter.wallet or '-'}: {letter.error_class}: {letter.error}")
+    if letters:
+        console.print("fix the cause, then: backfill dead-letters replay (same warehouse options)")
+        return EXIT_DEAD_LETTERS
+    return EXIT_OK
+
+
+def print_status(warehouse: Warehouse) -> None:
+    status = warehouse.status(datetime.now(UTC))
+    table = Table(title="backfill status", show_header=False)
+    table.add_row("wallets", str(status.wallets_total))
+    for name, count in status.by_status.items():
+        table.add_row(f"  {name}", str(count))
+    table.add_row("trades", f"{status.trades:,}")
+    table.add_row("in flight", str(status.in_flight))
+    table.add_row("dead letters", str(status.dead_letters))
+    table.add_row("newest load", str(status.newest_load or "-"))
+    Console().print(table)
+
+
+def run(
+    wallets: Annotated[Path, typer.Option("--wallets", exists=True, dir_okay=False, help="One address per line.")],
+    db: DbOption = None,
+    warehouse: WarehouseOption = "duckdb",
+    project: ProjectOption = None,
+    dataset: DatasetOption = None,
+    bucket: BucketOption = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id for wallets not started yet.")] = None,
+    source: SourceOption = None,
+    switch_source: Annotated[
+        bool, typer.Option("--switch-source", help="Re-fetch wallets loaded from the other source (drops their rows).")
+    ] = False,
+) -> None:
+    """Back-fill every trade of the wallets in FILE into the warehouse; resumable after any stop.
+
+    Exit status: 0 every wallet complete; 3 some dead-lettered (listed); 2 bad usage, configuration or
+    warehouse; 1 halted on a systemic fault (run again to resume); 130 interrupted."""
+    settings = load_settings(source)
+    where = target(settings, warehouse, db, project, dataset, bucket)
+    setup_logging(where.log_path)
+    deps = open_deps(settings, where, Mode.CREATE)
+    imported = import_wallets(wallets, deps.warehouse, deps.dead_letters)
+    conflicts = deps.warehouse.source_conflicts(settings.trade_source)
+    if conflicts and not switch_source:
+        others = sorted({s for _, s in conflicts})
+        deps.source.close()
+        console.print(
+            f"[red]refusing to switch sources:[/red] {len(conflicts)} wallet(s) in {where} were loaded from "
+            f"{', '.join(others)}, and this run pages {settings.trade_source}. Rows from two sources have different "
+            f"keys and cannot be merged. Run with --source {others[0]} to continue, or add --switch-source to "
+            f"re-fetch those wallets from {settings.trade_source} (their {', '.join(others)} rows are dropped). "
+            f"First: {conflicts[0][0]}"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    if conflicts:
+        dropped = deps.warehouse.forget_wallets([w for w, _ in conflicts])
+        console.print(f"switching {len(conflicts)} wallet(s) to {settings.trade_source}: dropped {dropped:,} rows")
+    console.print(
+        f"wallets file: {imported.valid} valid ({imported.added} new), "
+        f"{len(imported.invalid)} invalid (dead-lettered), {imported.blank_or_comment} blank/comment"
+    )
+    for letter in imported.invalid:
+        console.print(f"  [yellow]invalid[/yellow] {letter.error}")
+    runner = EmbeddedRunner(run_config(settings, run_id or new_run_id(), workers), deps)
+    code = execute(runner)
+    print_status(deps.warehouse)
+    raise typer.Exit(code)

@@ -1,0 +1,93 @@
+"""One error taxonomy for every handler and service.
+
+    PipelineError
+    ├── TransientError   retry later (timeouts, 5xx, 429, a truncated body): non-2xx, Pub/Sub backs off
+    ├── PermanentError   this one item can never succeed (invalid address, a 400 about the wallet,
+    │                    a row missing required fields): dead-letter it with the reason, then ack
+    └── SystemicError    nothing will succeed until an operator acts (bad API key, quota exhausted,
+                         warehouse down): non-2xx and a loud ERROR log, never dead-letter the queue
+
+Exceptions carry structured fields (wallet, run_id, part, uri) so one log line says where it happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PipelineError(Exception):
+    kind = "pipeline"
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = {k: v for k, v in fields.items() if v is not None}
+
+    @property
+    def error_class(self) -> str:
+        return type(self).__name__
+
+    def __str__(self) -> str:
+        if not self.fields:
+            return self.message
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(self.fields.items()))
+        return f"{self.message} ({extra})"
+
+
+class TransientError(PipelineError):
+    kind = "transient"
+
+
+class PermanentError(PipelineError):
+    kind = "permanent"
+
+
+class SystemicError(PipelineError):
+    kind = "systemic"
+
+
+class InvalidWallet(PermanentError):
+    """The address is not 0x followed by 40 hex digits."""
+
+
+class InvalidMessage(PermanentError):
+    """A message body that does not parse, or has an unknown version."""
+
+
+class MalformedPage(PermanentError):
+    """A page of the API that parses as JSON but breaks the documented shape (e.g. a row without tx_hash)."""
+
+
+class TruncatedPage(TransientError):
+    """A page of the API that is not valid JSON: usually a cut connection, so worth retrying."""
+
+
+class RateLimited(TransientError):
+    """The API answered 429 more times than the client retries."""
+
+
+class SourceUnavailable(TransientError):
+    """Timeouts, connection errors and 5xx after the client's own retries."""
+
+
+class AuthFailure(SystemicError):
+    """The API rejected the key (401 that is not the offset-deprecation answer, or 403)."""
+
+
+class WarehouseUnavailable(SystemicError):
+    """The warehouse could not be reached or refused the transaction."""
+
+
+class ConfigurationError(SystemicError):
+    """Settings, a path or a warehouse that cannot work as given: fixed by the user, not by waiting."""
+
+
+class SchemaMismatch(ConfigurationError):
+    """The warehouse is missing, or its tables are not the ones the table spec describes."""
+
+
+def classify(exc: BaseException) -> str:
+    """The taxonomy kind of any exception; anything unknown counts as transient (retry, never drop)."""
+    if isinstance(exc, PipelineError):
+        return exc.kind
+    return "transient"

@@ -1,0 +1,147 @@
+"""Versioned messages between the services (docs/design.md, Messages).
+
+Every message is JSON in the Pub/Sub data field. `v` is checked first, so an unknown version gets its
+own clear error instead of a field-by-field validation dump. Unknown fields are rejected: a typo in a
+producer must not silently drop a value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.core.errors import InvalidMessage, PipelineError
+
+VERSION = 1
+RunId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")]
+SourceName = Literal["dome", "polymarket"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = 1  # VERSION
+
+    def encode(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    def attributes(self) -> dict[str, str]:
+        """Pub/Sub attributes: what a person filtering the dead letters looks for, without decoding."""
+        out = {"v": str(self.v), "type": type(self).__name__}
+        for name in ("run_id", "wallet", "part"):
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = str(value)
+        return out
+
+
+class WalletTask(Message):
+    """One wallet, or the continuation of a wallet from `cursor` as part `part`."""
+
+    run_id: RunId
+    wallet: str = Field(min_length=1, max_length=200)
+    part: int = Field(default=0, ge=0)
+    cursor: str | None = Field(default=None, max_length=4096)
+    since: int | None = Field(default=None, ge=0)
+    until: int | None = Field(default=None, ge=0)
+    source: SourceName = "dome"
+
+
+class FileReady(Message):
+    """One part file is durable in the object store; `cursor_in` → `cursor_after` is the stretch it covers."""
+
+    run_id: RunId
+    wallet: str = Field(min_length=1, max_length=200)
+    part: int = Field(ge=0)
+    uri: str = Field(min_length=1, max_length=2048)
+    rows: int = Field(ge=0)
+    final: bool
+    cursor_in: str | None = Field(default=None, max_length=4096)
+    cursor_after: str | None = Field(default=None, max_length=4096)
+    source: SourceName = "dome"
+
+
+# A dead letter keeps the original body for replay, but never more than this: a body that large was
+# never a valid message (ours are < 10 KB), and Pub/Sub refuses messages over 10 MB.
+MAX_LETTER_DATA = 64 * 1024
+MAX_LETTER_ERROR = 2000
+
+
+class DeadLetter(BaseModel):
+    """A message that will not succeed as it is: the original data and attributes plus the reason.
+    Build one with `DeadLetter.of(...)`, the one constructor every producer uses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    topic: str
+    data: str  # the original message body, as text (all our messages are JSON)
+    attributes: dict[str, str] = Field(default_factory=dict)
+    error_class: str
+    error: str
+    wallet: str | None = None
+    attempts: int = 1
+
+    @classmethod
+    def of(
+        cls,
+        topic: str,
+        data: bytes | str,
+        error: BaseException,
+        *,
+        attributes: dict[str, str] | None = None,
+        wallet: str | None = None,
+        attempts: int = 1,
+    ) -> DeadLetter:
+        """The letter for `data` (from `topic`) that failed with `error`; the wallet is taken from the
+        argument, else the attributes, else the error's fields. An oversized body is cut to
+        MAX_LETTER_DATA, and the reason says so (the letter itself must still be publishable)."""
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+        attributes = dict(attributes or {})
+        if isinstance(error, PipelineError):
+            error_class, message = error.error_class, error.message
+            wallet = wallet or attributes.get("wallet") or error.fields.get("wallet")
+        else:
+            error_class, message = type(error).__name__, str(error)
+            wallet = wallet or attributes.get("wallet")
+        if len(text) > MAX_LETTER_DATA:
+            message = f"{message} [body of {len(text):,} characters cut to {MAX_LETTER_DATA:,}]"
+            text = text[:MAX_LETTER_DATA]
+        return cls(
+            topic=topic,
+            data=text,
+            attributes=attributes,
+            error_class=error_class,
+            error=message[:MAX_LETTER_ERROR],
+            wallet=(wallet or None) and str(wallet)[:200],
+            attempts=attempts,
+        )
+
+    @property
+    def id(self) -> str:
+        """Same message, same reason: same id, so a re-run does not pile up copies of one failure."""
+        text = f"{self.topic}\x1f{self.data}\x1f{self.error_class}"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode(model: type[M], data: bytes | str) -> M:
+    """Parse and validate one message; InvalidMessage (permanent) says exactly what is wrong."""
+    try:
+        raw: Any = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidMessage(f"{model.__name__}: body is not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidMessage(f"{model.__name__}: body must be a JSON object, got {type(raw).__name__}")
+    version = raw.get("v")
+    if version != VERSION:
+        raise InvalidMessage(f"{model.__name__}: unknown message version {version!r} (this build reads v{VERSION})")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<body>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidMessage(f"{model.__name__}: {problems}") from None

@@ -1,0 +1,185 @@
+"""Every warehouse table, defined once: columns, types, key, partitioning, clustering.
+
+From this one spec come the DuckDB DDL (shared/adapters/local/duckdb.py), the BigQuery schemas
+(shared/adapters/gcp/schema.py) and Terraform's schema files (infra/terraform/schemas/*.json, written by
+`python -m shared.core.tables --write`; a test fails when the checked-in files are not current).
+
+Types are BigQuery's names; the DuckDB twin maps them in `DUCKDB_TYPES`. A key column is REQUIRED in
+BigQuery, NOT NULL (primary key) in DuckDB.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+DUCKDB_TYPES = {
+    "STRING": "VARCHAR",
+    "INT64": "BIGINT",
+    "FLOAT64": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # STRING | INT64 | FLOAT64 | BOOL | TIMESTAMP
+    doc: str = ""
+
+    @property
+    def duckdb(self) -> str:
+        return DUCKDB_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    partition: str | None = None  # a TIMESTAMP column, MONTH partitions
+    clustering: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def required(self, column: Column) -> bool:
+        return column.name in self.key
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    """'name TYPE, name TYPE' for the bookkeeping tables, whose columns need no comment each."""
+    return tuple(Column(*item.split()) for item in (part.strip() for part in spec.split(",")) if item)
+
+
+# One fill of one wallet as a part file holds it (a JSONL line), in table order.
+TRADE_ROW: tuple[Column, ...] = (
+    Column("wallet_address", "STRING", "The queried wallet, lowercase."),
+    Column("source", "STRING", "dome | polymarket"),
+    Column("trade_key", "STRING", "The natural key as one string (unique per wallet_address)."),
+    Column("tx_hash", "STRING"),
+    Column("log_index", "INT64"),
+    Column("order_hash", "STRING"),
+    Column("token_id", "STRING", "A 77-digit integer: never a number type."),
+    Column("token_label", "STRING"),
+    Column("side", "STRING"),
+    Column("market_slug", "STRING"),
+    Column("condition_id", "STRING"),
+    Column("shares", "FLOAT64", "Raw units (6 decimals) as Dome sends them; NULL from the Data API."),
+    Column("shares_normalized", "FLOAT64"),
+    Column("price", "FLOAT64"),
+    Column("block_number", "INT64"),
+    Column("title", "STRING"),
+    Column("timestamp", "TIMESTAMP", "Block time of the fill."),
+    Column("user", "STRING", "Dome: the order's maker; the Data API: proxy_wallet."),
+    Column("taker", "STRING"),
+    Column("event_slug", "STRING", "Data API only."),
+    Column("outcome", "STRING", "Data API only."),
+    Column("outcome_index", "INT64", "Data API only."),
+    Column("is_combo", "BOOL", "Data API only: a combo (parlay) market."),
+    Column("run_id", "STRING", "The run whose part file first brought the row."),
+)
+
+TRADERS = Table(
+    "traders",
+    "The wallets to copy (the operator's table, or this one).",
+    _cols("wallet_address STRING, added_at TIMESTAMP"),
+    key=("wallet_address",),
+)
+TRADES = Table(
+    "trades",
+    "One row per fill per wallet; MERGEd on (wallet_address, trade_key), never inserted twice.",
+    (*TRADE_ROW, Column("ingested_at", "TIMESTAMP", "When the warehouse merged the row.")),
+    key=("wallet_address", "trade_key"),
+    # MONTH partitions on the fill time: a batch touches few (far under 4,000 per job); clustered for the
+    # MERGE's key lookups and per-market reads.
+    partition="timestamp",
+    clustering=("wallet_address", "condition_id"),
+)
+CHECKPOINTS = Table(
+    "checkpoints",
+    "Per wallet: its run, status and counts; complete only in the transaction that merges its last part.",
+    _cols(
+        "wallet_address STRING, run_id STRING, source STRING, status STRING, parts_loaded INT64, final_part INT64,"
+        " trades_loaded INT64, newest_trade_at TIMESTAMP, last_error STRING, started_at TIMESTAMP,"
+        " updated_at TIMESTAMP, completed_at TIMESTAMP"
+    ),
+    key=("wallet_address",),
+)
+CHECKPOINT_PARTS = Table(
+    "checkpoint_parts",
+    "Every loaded part file: the stretch of a wallet's walk it covers (cursor_in -> cursor_after).",
+    _cols(
+        "uri STRING, wallet_address STRING, run_id STRING, part INT64, rows INT64, final BOOL, cursor_in STRING,"
+        " cursor_after STRING, loaded_at TIMESTAMP"
+    ),
+    key=("uri",),
+)
+LEASES = Table(
+    "leases",
+    "Wallets dispatched and not yet finished (the dispatcher's own table).",
+    _cols("wallet_address STRING, run_id STRING, reason STRING, leased_at TIMESTAMP, lease_until TIMESTAMP"),
+    key=("wallet_address",),
+)
+DEAD_LETTERS = Table(
+    "dead_letters",
+    "Messages that will not succeed as they are, with the reason; a wallet with a pending one is parked.",
+    _cols(
+        "id STRING, topic STRING, data STRING, attributes STRING, error_class STRING, error STRING, wallet STRING,"
+        " attempts INT64, failed_at TIMESTAMP, replayed_at TIMESTAMP"
+    ),
+    key=("id",),
+)
+
+TABLES: tuple[Table, ...] = (TRADERS, TRADES, CHECKPOINTS, CHECKPOINT_PARTS, LEASES, DEAD_LETTERS)
+BY_NAME = {t.name: t for t in TABLES}
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "infra" / "terraform" / "schemas"
+
+
+def terraform_schema(table: Table) -> list[dict[str, str]]:
+    """The table in the JSON form of google_bigquery_table's `schema` (and `bq mk --schema`)."""
+    out = []
+    for c in table.columns:
+        field = {"name": c.name, "type": c.type, "mode": "REQUIRED" if table.required(c) else "NULLABLE"}
+        if c.doc:
+            field["description"] = c.doc
+        out.append(field)
+    return out
+
+
+def terraform_tables() -> dict[str, dict[str, object]]:
+    """What Terraform needs besides the columns: partitioning and clustering, per table."""
+    return {
+        t.name: {"description": t.doc, "partition_field": t.partition, "clustering": list(t.clustering) or None}
+        for t in TABLES
+    }
+
+
+def terraform_files() -> dict[str, str]:
+    """File name -> content of everything under infra/terraform/schemas/."""
+    files = {f"{t.name}.json": json.dumps(terraform_schema(t), indent=2) + "\n" for t in TABLES}
+    files["tables.json"] = json.dumps(terraform_tables(), indent=2) + "\n"
+    return files
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["--write"]:
+        print("usage: python -m shared.core.tables --write   (regenerates infra/terraform/schemas/)")
+        return 2
+    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+    for name, text in terraform_files().items():
+        (SCHEMA_DIR / name).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,76 @@
+"""The canonical trade row (one fill of one wallet) and its natural key (DESIGN rule 1).
+
+Every source maps its rows to this shape; the part files hold exactly the columns of
+`shared.core.tables.TRADE_ROW` (one JSON object per line), the list both warehouses are built from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.core.tables import TRADE_ROW, TRADES
+
+COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in TRADE_ROW)
+KEY_COLUMNS = TRADES.key
+
+
+def iso_timestamp(epoch_seconds: int) -> str:
+    """The form both warehouses parse into a TIMESTAMP from JSON."""
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _num(value: Any) -> str:
+    return repr(float(value)) if value is not None else ""
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of identifying fields: numbers through float repr so 5 and 5.0 agree."""
+    text = "\x1f".join(
+        _num(p) if isinstance(p, int | float) and not isinstance(p, bool) else str(p or "") for p in parts
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Occurrences:
+    """Occurrence numbers of identical fingerprints inside one group (a transaction), for sources whose
+    rows carry no id: feed rows in API order; a new group starts the counts again."""
+
+    def __init__(self) -> None:
+        self.group: str | None = None
+        self.counts: dict[str, int] = {}
+
+    def next(self, group: str, key: str) -> int:
+        if group != self.group:
+            self.group, self.counts = group, {}
+        n = self.counts.get(key, 0)
+        self.counts[key] = n + 1
+        return n
+
+
+def dome_trade_key(wallet: str, row: dict[str, Any]) -> str:
+    """(wallet, tx_hash, log_index); without a log_index, a fingerprint of the identifying fields.
+
+    Never order_hash alone (repeats across partial fills) nor tx_hash alone (one transaction holds
+    several fills of one wallet): both would drop real trades.
+    """
+    if row.get("log_index") is not None:
+        return f"dome:{wallet}:{row['tx_hash']}:{int(row['log_index'])}"
+    fp = fingerprint(
+        row["tx_hash"],
+        row["order_hash"],
+        row["user"],
+        row["token_id"],
+        row["side"],
+        row["shares"],
+        row["price"],
+        row["timestamp"],
+    )
+    return f"dome:{wallet}:fp:{fp}"
+
+
+def part_line(row: dict[str, Any]) -> str:
+    """One canonical row as a JSONL line, columns in table order, nothing else."""
+    return json.dumps({name: row.get(name) for name in COLUMN_NAMES}, separators=(",", ":")) + "\n"

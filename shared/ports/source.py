@@ -1,0 +1,48 @@
+"""The TradeSource port: pages of canonical trade rows for one wallet, newest first, from a cursor.
+
+Adapters (shared/adapters/sources/): `DomeSource` (Dome `/polymarket/orders`) and `PolymarketSource`
+(the Data API's `/v2/trades`). Each maps the API's rows to the canonical row (`shared.core.trades`),
+`trade_key` included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]  # canonical rows (shared.core.tables.TRADE_ROW less run_id)
+    next_cursor: str | None  # None: this is the last page of the walk
+    # False when a walk must not stop after this page, because a part that ended here would split
+    # rows whose keys depend on their neighbours (Polymarket: fills of one transaction).
+    resumable: bool = True
+    mismatched_user: int = 0  # rows whose user is not the queried wallet (counted, logged, kept)
+
+
+@dataclass
+class SourceStats:
+    requests: int = 0
+    rate_limited: int = 0  # 429 answers seen (each retried)
+    retries: int = 0
+    errors_by_status: dict[int, int] = field(default_factory=dict)
+
+
+class TradeSource(Protocol):
+    name: str  # the value of the rows' `source` column and of WalletTask.source
+    stats: SourceStats
+
+    def pages(
+        self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
+    ) -> Iterator[Page]:
+        """Walk the wallet's trades from `cursor` (None: the newest) to the end, one page at a time.
+
+        Raises the taxonomy's errors: TransientError after the client's own retries, PermanentError
+        for this wallet (invalid address, a page that breaks the documented shape), SystemicError
+        for the key or the quota.
+        """
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,98 @@
+"""The Warehouse port: traders, trades, checkpoints, part records, leases; one transaction per batch.
+
+Adapters: `DuckDBWarehouse` (shared/adapters/local/duckdb.py, embedded) and `BigQueryWarehouse`
+(shared/adapters/gcp/bigquery.py). Both are thin dialects of one SQL base (shared/adapters/sql/), read
+the same table spec (shared/core/tables.py), and are held equal by one contract suite
+(tests/contract/test_warehouse.py). `commit_batch` merges the batch's rows, its part records and its
+checkpoint rows in ONE transaction, or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from shared.core.chain import Segment
+from shared.core.messages import FileReady
+
+__all__ = ["Candidate", "CheckpointUpdate", "Segment", "Status", "Warehouse"]
+
+
+@dataclass(frozen=True)
+class CheckpointUpdate:
+    wallet: str
+    run_id: str
+    source: str
+    status: str  # in_progress | complete
+    parts_loaded: int
+    final_part: int | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A wallet the dispatcher may send: new, or unfinished with its run (to resume)."""
+
+    wallet: str
+    run_id: str | None = None
+    status: str | None = None
+    newest_trade_epoch: int | None = None
+    source: str | None = None  # the checkpoint's source (None: never loaded)
+
+
+@dataclass
+class Status:
+    wallets_total: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    trades: int = 0
+    in_flight: int = 0
+    dead_letters: int = 0  # letters not yet replayed (wallets, files, invalid lines of a wallets file)
+    parked: int = 0  # wallets of the traders table with a pending dead letter
+    newest_load: datetime | None = None
+
+
+class Warehouse(Protocol):
+    def create_schema(self) -> None:
+        """Create what is missing from the table spec (the embedded file, the emulators, a first run)."""
+        ...
+
+    def check_schema(self) -> None:
+        """Raise SchemaMismatch (systemic) unless every table has the spec's columns and types."""
+        ...
+
+    def add_traders(self, wallets: Iterable[str]) -> int:
+        """Add wallets to the `traders` table; returns how many were new."""
+        ...
+
+    def candidates(self, now: datetime, mode: str, limit: int, source: str | None = None) -> Iterator[Candidate]:
+        """Stream wallets to dispatch: not complete (backfill) or complete (incremental), not leased,
+        not parked by a pending dead letter, and (given `source`) not loaded from another source.
+        Never holds the whole list in memory."""
+        ...
+
+    def source_conflicts(self, source: str) -> list[tuple[str, str]]:
+        """(wallet, source) of the traders whose checkpoint names another source than `source`."""
+        ...
+
+    def forget_wallets(self, wallets: list[str]) -> int:
+        """Drop the wallets' rows, checkpoints, parts and leases in one transaction; returns rows dropped."""
+        ...
+
+    def in_flight(self, now: datetime) -> int:
+        """Wallets leased for work, not finished by their run, not parked by a pending dead letter."""
+        ...
+
+    def lease(self, leases: list[tuple[str, str]], now: datetime, until: datetime, reason: str) -> None: ...
+
+    def release_leases(self, reason: str = "in_flight") -> int: ...
+
+    def segments(self, keys: Iterable[tuple[str, str]]) -> list[Segment]: ...
+
+    def commit_batch(
+        self, files: list[FileReady], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
+    ) -> None: ...
+
+    def status(self, now: datetime) -> Status: ...
+
+    def close(self) -> None: ...
