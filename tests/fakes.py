@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.core.errors import PipelineError
 from shared.core.trades import dome_trade_key, iso_timestamp
+from shared.handlers.fetch import FetchBudget
 from shared.ports.source import Page, SourceStats
 
 
@@ -99,3 +100,8 @@ class FakeTradeSource:
             yield Page(rows, cursor)
             if cursor is None:
                 return
+
+
+def budget(max_pages: int = 100, seconds: float = 240.0) -> FetchBudget:
+    """A fetch budget for tests (the product reads its budget from settings)."""
+    return FetchBudget(seconds=seconds, max_pages=max_pages)

@@ -21,9 +21,9 @@ resource "google_bigquery_dataset" "staging" {
   depends_on = [google_project_service.this]
 }
 
-# Every table of resources.yaml, schema from schemas/<name>.json (mirrors shared/trades.py and the
-# DuckDB warehouse). trades: partitioned by MONTH on timestamp so a batch touches few partitions,
-# clustered on wallet_address, condition_id (resources.yaml says which).
+# Every table of the table spec (shared/core/tables.py, generated into schemas/): columns from
+# schemas/<name>.json, partitioning and clustering from schemas/tables.json. trades: MONTH partitions on
+# timestamp so a batch touches few, clustered on wallet_address, condition_id.
 resource "google_bigquery_table" "tables" {
   for_each = local.managed_tables
 
@@ -31,15 +31,15 @@ resource "google_bigquery_table" "tables" {
   dataset_id          = google_bigquery_dataset.main.dataset_id
   table_id            = each.key
   schema              = file("${path.module}/schemas/${each.key}.json")
-  clustering          = lookup(each.value, "clustering", null)
+  clustering          = each.value.clustering
   deletion_protection = var.deletion_protection
   labels              = var.labels
 
   dynamic "time_partitioning" {
-    for_each = [for partition in [lookup(each.value, "partition", null)] : partition if partition != null]
+    for_each = each.value.partition_field == null ? [] : [each.value.partition_field]
     content {
-      type  = time_partitioning.value.type
-      field = time_partitioning.value.field
+      type  = "MONTH"
+      field = time_partitioning.value
     }
   }
 }

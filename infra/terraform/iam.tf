@@ -108,11 +108,14 @@ resource "google_bigquery_dataset_iam_member" "dispatcher_reads" {
   depends_on = [google_bigquery_dataset.main]
 }
 
-# Table-level, so the dispatcher cannot write checkpoints or trades.
-resource "google_bigquery_table_iam_member" "dispatcher_writes_leases" {
+# Table-level, so the dispatcher cannot write checkpoints or trades: it owns the leases and the dead-letter
+# table (it moves the letters waiting on the dead-letter topics there, and marks them replayed).
+resource "google_bigquery_table_iam_member" "dispatcher_writes" {
+  for_each = toset(["leases", "dead_letters"])
+
   project    = var.project
   dataset_id = google_bigquery_dataset.main.dataset_id
-  table_id   = google_bigquery_table.tables["leases"].table_id
+  table_id   = google_bigquery_table.tables[each.key].table_id
   role       = "roles/bigquery.dataEditor"
   member     = local.dispatcher
 }

@@ -29,8 +29,11 @@ locals {
   # The wallets to copy: the operator's table, or an empty one created here (var.traders_table = null).
   traders_table_key = "traders"
   traders_table     = coalesce(var.traders_table, "${var.project}.${local.dataset}.${local.traders_table_key}")
+  # The tables, their partitioning and clustering: generated from shared/core/tables.py, the one table
+  # spec (`python -m shared.core.tables --write`; a test fails when the checked-in files are stale).
+  tables = jsondecode(file("${path.module}/schemas/tables.json"))
   managed_tables = {
-    for name, t in local.resources.bigquery.tables : name => t if name != local.traders_table_key || var.traders_table == null
+    for name, t in local.tables : name => t if name != local.traders_table_key || var.traders_table == null
   }
 
   pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"

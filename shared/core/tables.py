@@ -55,9 +55,10 @@ class Table:
         return column.name in self.key
 
 
-def _cols(spec: str) -> tuple[Column, ...]:
-    """'name TYPE, name TYPE' for the bookkeeping tables, whose columns need no comment each."""
-    return tuple(Column(*item.split()) for item in (part.strip() for part in spec.split(",")) if item)
+def _cols(spec: str, **docs: str) -> tuple[Column, ...]:
+    """'name TYPE, name TYPE' for the bookkeeping tables; `docs` comments the columns that need one."""
+    names = [item.split() for item in (part.strip() for part in spec.split(",")) if item]
+    return tuple(Column(name, type_, docs.get(name, "")) for name, type_ in names)
 
 
 # One fill of one wallet as a part file holds it (a JSONL line), in table order.
@@ -78,7 +79,7 @@ TRADE_ROW: tuple[Column, ...] = (
     Column("price", "FLOAT64"),
     Column("block_number", "INT64"),
     Column("title", "STRING"),
-    Column("timestamp", "TIMESTAMP", "Block time of the fill."),
+    Column("timestamp", "TIMESTAMP", "Block time of the fill (partitioning column)."),
     Column("user", "STRING", "Dome: the order's maker; the Data API: proxy_wallet."),
     Column("taker", "STRING"),
     Column("event_slug", "STRING", "Data API only."),
@@ -110,7 +111,9 @@ CHECKPOINTS = Table(
     _cols(
         "wallet_address STRING, run_id STRING, source STRING, status STRING, parts_loaded INT64, final_part INT64,"
         " trades_loaded INT64, newest_trade_at TIMESTAMP, last_error STRING, started_at TIMESTAMP,"
-        " updated_at TIMESTAMP, completed_at TIMESTAMP"
+        " updated_at TIMESTAMP, completed_at TIMESTAMP",
+        status="in_progress | complete",
+        newest_trade_at="The newest trade loaded: the watermark of incremental syncs.",
     ),
     key=("wallet_address",),
 )
@@ -118,7 +121,7 @@ CHECKPOINT_PARTS = Table(
     "checkpoint_parts",
     "Every loaded part file: the stretch of a wallet's walk it covers (cursor_in -> cursor_after).",
     _cols(
-        "uri STRING, wallet_address STRING, run_id STRING, part INT64, rows INT64, final BOOL, cursor_in STRING,"
+        "wallet_address STRING, run_id STRING, part INT64, uri STRING, rows INT64, final BOOL, cursor_in STRING,"
         " cursor_after STRING, loaded_at TIMESTAMP"
     ),
     key=("uri",),
@@ -126,7 +129,10 @@ CHECKPOINT_PARTS = Table(
 LEASES = Table(
     "leases",
     "Wallets dispatched and not yet finished (the dispatcher's own table).",
-    _cols("wallet_address STRING, run_id STRING, reason STRING, leased_at TIMESTAMP, lease_until TIMESTAMP"),
+    _cols(
+        "wallet_address STRING, run_id STRING, reason STRING, leased_at TIMESTAMP, lease_until TIMESTAMP",
+        reason="in_flight: dispatched, until the run completes the wallet or the lease runs out",
+    ),
     key=("wallet_address",),
 )
 DEAD_LETTERS = Table(
@@ -134,7 +140,10 @@ DEAD_LETTERS = Table(
     "Messages that will not succeed as they are, with the reason; a wallet with a pending one is parked.",
     _cols(
         "id STRING, topic STRING, data STRING, attributes STRING, error_class STRING, error STRING, wallet STRING,"
-        " attempts INT64, failed_at TIMESTAMP, replayed_at TIMESTAMP"
+        " attempts INT64, failed_at TIMESTAMP, replayed_at TIMESTAMP",
+        id="Same message, same reason: same id (a repeated failure is one letter).",
+        topic="The topic the message came from: wallets | files.",
+        replayed_at="NULL while pending; a pending letter parks its wallet.",
     ),
     key=("id",),
 )

@@ -22,7 +22,10 @@ import requests
 from emulators.dome.config import Faults, SimConfig
 from emulators.dome.server import RunningSimulator, run_simulator
 from emulators.dome.universe import Universe
-from tests.fakes import FakeClock
+from emulators.truth import Verification, verify_dome, verify_polymarket
+from shared.adapters.sources.dome import DomeSource
+from shared.adapters.sources.limiter import TIERS, RateLimiter, Window
+from shared.adapters.sources.polymarket import PolymarketSource
 from shared.core.errors import (
     AuthFailure,
     MalformedPage,
@@ -32,12 +35,10 @@ from shared.core.errors import (
     TransientError,
     TruncatedPage,
 )
-from shared.adapters.sources.dome import DomeSource
-from shared.adapters.sources.limiter import TIERS, RateLimiter, Window
-from shared.adapters.sources.polymarket import PolymarketSource
-from shared.core.trades import COLUMNS, iso_timestamp, part_line
+from shared.core.tables import TRADE_ROW as COLUMNS
+from shared.core.trades import iso_timestamp, part_line
 from shared.ports.source import Page
-from emulators.truth import Verification, verify_dome, verify_polymarket
+from tests.fakes import FakeClock
 
 SOURCES = ("dome", "polymarket")
 EDGES = (

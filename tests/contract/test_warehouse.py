@@ -5,14 +5,15 @@ from datetime import timedelta
 
 import pytest
 
-from tests.fakes import FakeClock
-from shared.core.errors import PermanentError
-from shared.handlers.load import load
-from shared.core.messages import FileReady
+from shared.adapters.sql.deadletters import SqlDeadLetters
+from shared.core.errors import PermanentError, SchemaMismatch
+from shared.core.messages import DeadLetter, FileReady, WalletTask
 from shared.core.trades import COLUMN_NAMES
+from shared.handlers.load import load
+from shared.ports.publisher import Topic
 from shared.ports.warehouse import CheckpointUpdate, Segment
 from tests.contract.twins import bigquery_twin, duckdb_twin, now
-from tests.fakes import canonical, dome_raw
+from tests.fakes import FakeClock, canonical, dome_raw
 
 W1, W2, W3 = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
 
@@ -22,7 +23,7 @@ def twin(request, tmp_path):
     made = (
         duckdb_twin(tmp_path) if request.param == "duckdb" else bigquery_twin(request.getfixturevalue("emulator_stack"))
     )
-    made.warehouse.ensure_schema()
+    made.warehouse.create_schema()
     yield made
     made.warehouse.close()
 
@@ -52,16 +53,17 @@ def empty_part(twin, wallet, run_id="r1", part=0):
     )
 
 
-def test_ensure_schema_is_idempotent(twin):
-    twin.warehouse.ensure_schema()
-    twin.warehouse.ensure_schema()
+def test_create_schema_is_idempotent_and_the_check_accepts_it(twin):
+    twin.warehouse.create_schema()
+    twin.warehouse.create_schema()
+    twin.warehouse.check_schema()
     assert twin.warehouse.add_traders([W1]) == 1
 
 
 def test_add_traders_counts_only_new_wallets(twin):
     assert twin.warehouse.add_traders([W1, W2, W1]) == 2
     assert twin.warehouse.add_traders([W2, W3]) == 1
-    assert twin.warehouse.status(now(), 3600).wallets_total == 3
+    assert twin.warehouse.status(now()).wallets_total == 3
 
 
 def test_candidates_stream_every_wallet_that_is_not_complete_and_not_leased(twin):
@@ -73,12 +75,12 @@ def test_candidates_stream_every_wallet_that_is_not_complete_and_not_leased(twin
     wh.lease([(w, "r1") for w in leased], now(), now() + timedelta(hours=1), "in_flight")
     wh.lease([(w, "r1") for w in expired], now() - timedelta(hours=2), now() - timedelta(hours=1), "in_flight")
 
-    found = wh.candidates(now(), 3600, "backfill", 10_000)
+    found = wh.candidates(now(), "backfill", 10_000)
     assert isinstance(found, Iterator)
     got = [c.wallet for c in found]  # 2,480 rows: several pages of the BigQuery twin's 500
     assert got == sorted(set(wallets) - set(done) - set(leased))
-    assert [c.wallet for c in wh.candidates(now(), 3600, "backfill", 100)] == got[:100]
-    incremental = list(wh.candidates(now(), 3600, "incremental", 10_000))
+    assert [c.wallet for c in wh.candidates(now(), "backfill", 100)] == got[:100]
+    incremental = list(wh.candidates(now(), "incremental", 10_000))
     assert [(c.wallet, c.run_id, c.status) for c in incremental] == [(w, "r1", "complete") for w in done]
 
 
@@ -93,21 +95,21 @@ def test_an_unfinished_candidate_carries_its_run_and_a_complete_one_its_newest_t
         [CheckpointUpdate(W1, "r7", "dome", "in_progress", 1, None), complete(W2, "r7")],
         now(),
     )
-    (c1,) = wh.candidates(now(), 3600, "backfill", 10)
+    (c1,) = wh.candidates(now(), "backfill", 10)
     assert (c1.wallet, c1.run_id, c1.status, c1.newest_trade_epoch) == (W1, "r7", "in_progress", 1_700_000_000)
-    (c2,) = wh.candidates(now(), 3600, "incremental", 10)
+    (c2,) = wh.candidates(now(), "incremental", 10)
     assert (c2.wallet, c2.newest_trade_epoch) == (W2, 1_700_000_000)
     # Given the source being dispatched, wallets loaded from another one are left out and listed instead.
-    assert [c.source for c in wh.candidates(now(), 3600, "backfill", 10, source="dome")] == ["dome"]
-    assert list(wh.candidates(now(), 3600, "backfill", 10, source="polymarket")) == []
-    assert list(wh.candidates(now(), 3600, "incremental", 10, source="polymarket")) == []
+    assert [c.source for c in wh.candidates(now(), "backfill", 10, source="dome")] == ["dome"]
+    assert list(wh.candidates(now(), "backfill", 10, source="polymarket")) == []
+    assert list(wh.candidates(now(), "incremental", 10, source="polymarket")) == []
     assert sorted(wh.source_conflicts("polymarket")) == [(W1, "dome"), (W2, "dome")]
     # A lease ends when its run completes the wallet: W2 stays due for incremental, W1 (unfinished) does not.
     wh.lease([(W1, "r7"), (W2, "r7")], now(), now() + timedelta(hours=6), "in_flight")
-    assert [c.wallet for c in wh.candidates(now(), 3600, "incremental", 10)] == [W2]
-    assert list(wh.candidates(now(), 3600, "backfill", 10)) == []
+    assert [c.wallet for c in wh.candidates(now(), "incremental", 10)] == [W2]
+    assert list(wh.candidates(now(), "backfill", 10)) == []
     wh.lease([(W2, "r8")], now(), now() + timedelta(hours=6), "in_flight")  # an incremental run in flight
-    assert list(wh.candidates(now(), 3600, "incremental", 10)) == []
+    assert list(wh.candidates(now(), "incremental", 10)) == []
     assert wh.source_conflicts("dome") == []
 
 
@@ -116,14 +118,14 @@ def test_leases_count_in_flight_until_they_expire_complete_or_are_released(twin)
     until = now() + timedelta(hours=1)
     wh.lease([(W1, "r1"), (W2, "r1"), (W3, "r1")], now(), until, "in_flight")
     wh.lease([("0xnot-a-wallet", "r1")], now(), now() + timedelta(days=3650), "dead_letter")
-    assert wh.in_flight(now(), 3600) == 3
-    assert wh.in_flight(until + timedelta(seconds=1), 3600) == 0
+    assert wh.in_flight(now()) == 3
+    assert wh.in_flight(until + timedelta(seconds=1)) == 0
     wh.commit_batch([], [empty_part(twin, W1)], [complete(W1)], now())
-    assert wh.in_flight(now(), 3600) == 2
+    assert wh.in_flight(now()) == 2
     wh.lease([(W2, "r2"), (W2, "r3")], now(), until, "in_flight")  # the last lease of a wallet wins
-    assert wh.in_flight(now(), 3600) == 2
+    assert wh.in_flight(now()) == 2
     assert wh.release_leases() == 3
-    assert wh.in_flight(now(), 3600) == 0
+    assert wh.in_flight(now()) == 0
     assert wh.release_leases("dead_letter") == 1
 
 
@@ -267,7 +269,7 @@ def test_status_counts_wallets_trades_and_loads(twin):
     f = twin.part(W1, "r1", 0, rows(W1, 0, 7), final=True)
     wh.commit_batch([f], [Segment.of(f)], [complete(W1)], now())
     wh.lease([(W2, "r1")], now(), now() + timedelta(hours=1), "in_flight")
-    status = wh.status(now(), 3600)
+    status = wh.status(now())
     assert (status.wallets_total, status.by_status, status.trades, status.in_flight) == (
         3,
         {"complete": 1, "pending": 2},
@@ -275,3 +277,74 @@ def test_status_counts_wallets_trades_and_loads(twin):
         1,
     )
     assert status.newest_load == now()
+
+
+# -- semantics the two SQL dialects must agree on (the dead-letter drift was one) ------------------------
+
+
+def park(twin, wallet, error_class="PermanentError", run_id="r1"):
+    """Dead-letter the wallet's task as the services do: a letter in the warehouse's dead-letter table."""
+    task = WalletTask(run_id=run_id, wallet=wallet)
+    letter = DeadLetter.of(
+        Topic.WALLETS, task.encode(), PermanentError(f"{error_class} for {wallet}"), attributes=task.attributes()
+    )
+    letters = SqlDeadLetters(twin.warehouse, FakeClock(wall=now()))
+    letters.put(letter)
+    return letters, letter
+
+
+def test_a_dead_lettered_wallet_is_neither_a_candidate_nor_in_flight_until_replayed(twin):
+    wh = twin.warehouse
+    wh.add_traders([W1, W2, W3])
+    until = now() + timedelta(hours=6)
+    wh.lease([(W1, "r1"), (W2, "r1")], now() - timedelta(hours=7), now() - timedelta(hours=1), "in_flight")
+    wh.lease([(W3, "r1")], now(), until, "in_flight")
+    letters, letter = park(twin, W1)  # the fetcher gave up on W1; its lease has run out
+    park(twin, W3)  # and on W3, whose lease still runs
+    assert [c.wallet for c in wh.candidates(now(), "backfill", 10)] == [W2]
+    assert wh.in_flight(now()) == 0  # W3's lease no longer counts: nothing is working on it
+    status = wh.status(now())
+    assert (status.dead_letters, status.parked) == (2, 2)
+    letters.mark_replayed([letter])
+    assert [c.wallet for c in wh.candidates(now(), "backfill", 10)] == [W1, W2]
+    assert wh.status(now()).parked == 1
+
+
+def test_a_letter_without_a_trader_parks_nothing_and_counts_as_a_dead_letter(twin):
+    twin.warehouse.add_traders([W1])
+    park(twin, "0xnot-a-wallet")
+    assert [c.wallet for c in twin.warehouse.candidates(now(), "backfill", 10)] == [W1]
+    status = twin.warehouse.status(now())
+    assert (status.dead_letters, status.parked) == (1, 0)
+
+
+def test_traders_are_compared_trimmed_and_lowercase(twin):
+    upper = "0x" + "A" * 40
+    twin.warehouse.add_traders([f"  {upper} "])
+    ((cand,),) = [list(twin.warehouse.candidates(now(), "backfill", 10))]
+    assert cand.wallet == upper.lower()
+    f = twin.part(upper.lower(), "r1", 0, rows(upper.lower(), 0, 2), final=True)
+    twin.warehouse.commit_batch([f], [Segment.of(f)], [complete(upper.lower())], now())
+    assert list(twin.warehouse.candidates(now(), "backfill", 10)) == []
+    assert twin.warehouse.status(now()).by_status == {"complete": 1}
+
+
+def test_forgetting_wallets_drops_their_rows_checkpoints_parts_and_leases_only(twin):
+    wh = twin.warehouse
+    wh.add_traders([W1, W2])
+    files = [twin.part(W1, "r1", 0, rows(W1, 0, 4), final=True), twin.part(W2, "r1", 0, rows(W2, 0, 3), final=True)]
+    wh.commit_batch(files, [Segment.of(f) for f in files], [complete(W1), complete(W2)], now())
+    wh.lease([(W1, "r1")], now(), now() + timedelta(hours=1), "in_flight")
+    assert wh.forget_wallets([W1]) == 4
+    assert twin.trades() == by_key(rows(W2, 0, 3))
+    assert set(twin.checkpoints()) == {W2} and [p["wallet_address"] for p in twin.part_records()] == [W2]
+    assert [c.wallet for c in wh.candidates(now(), "backfill", 10)] == [W1]
+    assert wh.forget_wallets([]) == 0
+
+
+def test_the_schema_check_refuses_a_table_that_is_not_ours(twin):
+    text, number = ("VARCHAR", "BIGINT") if twin.kind == "duckdb" else ("STRING", "INT64")
+    twin.query(f"DROP TABLE {twin.table('trades')}")
+    twin.query(f"CREATE TABLE {twin.table('trades')} (wallet_address {text}, x {number})")
+    with pytest.raises(SchemaMismatch, match="trades"):
+        twin.warehouse.check_schema()

@@ -15,11 +15,12 @@ from google.cloud import bigquery
 
 from shared.adapters.gcp.bigquery import BigQueryWarehouse
 from shared.adapters.gcp.storage import GcsObjectStore
-from shared.core.messages import FileReady
-from shared.adapters.local.files import LocalObjectStore
-from shared.ports.objectstore import ObjectStore
-from shared.core.trades import COLUMN_NAMES, part_line
 from shared.adapters.local.duckdb import DuckDBWarehouse
+from shared.adapters.local.files import LocalObjectStore
+from shared.adapters.sql.dialect import Sql
+from shared.core.messages import FileReady
+from shared.core.trades import COLUMN_NAMES, part_line
+from shared.ports.objectstore import ObjectStore
 
 
 class StrictJobIdClient(bigquery.Client):
@@ -80,11 +81,7 @@ class Twin:
         return f"`{self.warehouse.project}.{self.warehouse.dataset}.{name}`"
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        if self.kind == "duckdb":
-            cur = self.warehouse.cursor().execute(sql)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        return [dict(row.items()) for row in self.warehouse.client.query(sql).result()]
+        return list(self.warehouse.query(Sql(sql)))
 
     def trades(self) -> list[dict[str, Any]]:
         cols = ", ".join(f'"{c}"' if self.kind == "duckdb" else f"`{c}`" for c in COLUMN_NAMES)

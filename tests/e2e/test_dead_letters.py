@@ -31,7 +31,9 @@ def test_failing_wallets_are_dead_lettered_with_their_reason_and_replayed_once_f
     others = len(cloud.wallets) - 2
     post(cloud, "/dispatch", {"mode": "backfill"})
     stuck = wait_for(cloud, "two dead letters", settled(cloud, complete=others, dead_letters=2))
-    assert stuck["in_flight"] == 2  # leased and not complete: the scheduler leaves them alone
+    # Parked by their letters: not in flight (nothing works on them), and not dispatched again until an
+    # operator replays them (tests/contract checks the same after their leases have run out).
+    assert (stuck["in_flight"], stuck["parked"]) == (0, 2)
     assert post(cloud, "/dispatch", {"mode": "backfill"})["published"] == 0
 
     # The 400 was asked once; the 500 by every client attempt of every Pub/Sub delivery.

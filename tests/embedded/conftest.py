@@ -2,10 +2,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.fakes import FakeClock
-from shared.ports.deadletters import DuckDBDeadLetters
-from shared.adapters.local.files import LocalObjectStore
 from shared.adapters.local.duckdb import DuckDBWarehouse
+from shared.adapters.local.files import LocalObjectStore
+from shared.adapters.sql.deadletters import SqlDeadLetters
+from tests.fakes import FakeClock
 
 
 class RecordingPublisher:
@@ -33,7 +33,7 @@ def clock():
 @pytest.fixture
 def warehouse(tmp_path):
     wh = DuckDBWarehouse(tmp_path / "w.duckdb")
-    wh.ensure_schema()
+    wh.create_schema()
     yield wh
     wh.close()
 
@@ -50,4 +50,4 @@ def publisher():
 
 @pytest.fixture
 def dead_letters(warehouse, clock):
-    return DuckDBDeadLetters(warehouse.con, warehouse.lock, clock.now)
+    return SqlDeadLetters(warehouse, clock)

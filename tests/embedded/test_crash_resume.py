@@ -51,7 +51,18 @@ def _env(sim, source: str) -> dict[str, str]:
 
 
 def _start(wallets: Path, db: Path, env: dict[str, str]) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "shared.cli", "run", "--wallets", str(wallets), "--db", str(db), "--workers", "4"]
+    argv = [
+        sys.executable,
+        "-m",
+        "shared.cli.main",
+        "run",
+        "--wallets",
+        str(wallets),
+        "--db",
+        str(db),
+        "--workers",
+        "4",
+    ]
     with open(db.with_suffix(".stderr"), "a") as err:
         return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=err)
 

@@ -30,7 +30,7 @@ def source(request):
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory, source):
     directory = tmp_path_factory.mktemp(f"demo-{source}")
-    argv = [sys.executable, "-m", "shared.cli", "demo", "--dir", str(directory), "--size", "8", "--source", source]
+    argv = [sys.executable, "-m", "emulators.demo", "--dir", str(directory), "--size", "8", "--source", source]
     proc = subprocess.run([*argv, "--whale-trades", "4000"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "0 duplicates, 0 missing, 0 extra" in proc.stderr

@@ -26,7 +26,17 @@ def test_probe_counts_rows_makers_and_identical_fills_of_the_straddle_wallet():
         wallet = sim.state.universe.data_api_special["straddle"]
         rows, identical = _truth(sim.state.universe, wallet)
         env = dict(os.environ, POLYMARKET_API_BASE_URL=sim.data_api_url)
-        argv = [sys.executable, "-m", "shared.cli", "probe", "--source", "polymarket", "--wallet", wallet, "--json"]
+        argv = [
+            sys.executable,
+            "-m",
+            "shared.cli.main",
+            "probe",
+            "--source",
+            "polymarket",
+            "--wallet",
+            wallet,
+            "--json",
+        ]
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         universe = sim.state.universe
         makers = sum(1 for f in universe.fills(wallet) if FULL_HISTORY.shows(f) and f.role == "maker")
@@ -42,7 +52,7 @@ def test_probe_counts_rows_makers_and_identical_fills_of_the_straddle_wallet():
 
 
 def test_probe_rejects_an_invalid_wallet_with_a_clear_error():
-    argv = [sys.executable, "-m", "shared.cli", "probe", "--source", "polymarket", "--wallet", "0x123"]
+    argv = [sys.executable, "-m", "shared.cli.main", "probe", "--source", "polymarket", "--wallet", "0x123"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "not a wallet address" in proc.stderr

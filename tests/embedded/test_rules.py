@@ -1,4 +1,4 @@
-"""DESIGN.md's rules, each with a test that fails without it (handlers + DuckDB + local folder)."""
+"""The design rules (docs/design.md), each with a test that fails without it (handlers + DuckDB + local folder)."""
 
 import gc
 import weakref
@@ -6,18 +6,18 @@ import weakref
 import pytest
 
 from shared.core.errors import PermanentError
-from shared.handlers.dispatch import dispatch
-from shared.handlers.fetch import FetchBudget, fetch
-from shared.handlers.load import load
 from shared.core.messages import FileReady, WalletTask, decode
-from shared.ports.publisher import FILES, WALLETS
+from shared.handlers.dispatch import dispatch
+from shared.handlers.fetch import fetch
+from shared.handlers.load import load
+from shared.ports.publisher import Topic
 from shared.ports.source import Page
-from tests.fakes import FakeTradeSource, canonical, dome_raw
+from tests.fakes import FakeTradeSource, budget, canonical, dome_raw
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
 
 
-def fetch_all(wallet, source, store, publisher, clock, budget=FetchBudget(max_pages=2), run_id="r1"):
+def fetch_all(wallet, source, store, publisher, clock, budget=budget(max_pages=2), run_id="r1"):
     """Run a wallet's fetch and its continuations to the end; return the FileReady messages."""
     task, files = WalletTask(run_id=run_id, wallet=wallet), []
     while task is not None:
@@ -91,13 +91,13 @@ def test_rule2_an_empty_wallet_is_complete_with_zero_trades_only_after_its_part(
 # Rule 4 -------------------------------------------------------------------------------------------
 def test_rule4_file_ready_is_published_only_after_the_file_is_durable(store, publisher, clock):
     fetch_all(W1, FakeTradeSource({W1: 15}), store, publisher, clock)
-    for data in publisher.on(FILES):
+    for data in publisher.on(Topic.FILES):
         ready = decode(FileReady, data)
         assert sum(1 for _ in store.read_lines(store.name_from_uri(ready.uri))) == ready.rows
 
 
 def test_rule4_a_failed_publish_fails_the_fetch(store, publisher, clock):
-    publisher.fail_on = FILES
+    publisher.fail_on = Topic.FILES
     with pytest.raises(ConnectionError):
         fetch(
             WalletTask(run_id="r", wallet=W1),
@@ -105,7 +105,7 @@ def test_rule4_a_failed_publish_fails_the_fetch(store, publisher, clock):
             store=store,
             publisher=publisher,
             clock=clock,
-            budget=FetchBudget(),
+            budget=budget(),
         )
 
 
@@ -113,8 +113,8 @@ def test_rule4_a_failed_publish_fails_the_fetch(store, publisher, clock):
 def test_rule5_a_retried_task_writes_the_same_object_name(store, publisher, clock):
     task = WalletTask(run_id="r", wallet=W1)
     source = FakeTradeSource({W1: 25})
-    a = fetch(task, source=source, store=store, publisher=publisher, clock=clock, budget=FetchBudget(max_pages=1))
-    b = fetch(task, source=source, store=store, publisher=publisher, clock=clock, budget=FetchBudget(max_pages=1))
+    a = fetch(task, source=source, store=store, publisher=publisher, clock=clock, budget=budget(max_pages=1))
+    b = fetch(task, source=source, store=store, publisher=publisher, clock=clock, budget=budget(max_pages=1))
     assert a.file.uri == b.file.uri
     assert [n for n in store.list("runs/")] == [store.name_from_uri(a.file.uri)]
 
@@ -150,7 +150,7 @@ def test_rule6_memory_is_one_page_not_one_wallet(store, publisher, clock):
         store=store,
         publisher=publisher,
         clock=clock,
-        budget=FetchBudget(max_pages=1000),
+        budget=budget(max_pages=1000),
     )
     assert len(probe.refs) == 20 and probe.held_too_long == 0
 
@@ -163,10 +163,10 @@ def test_rule7_page_budget_ends_the_part_and_publishes_a_continuation(store, pub
         store=store,
         publisher=publisher,
         clock=clock,
-        budget=FetchBudget(max_pages=3),
+        budget=budget(max_pages=3),
     )
     assert (out.file.rows, out.file.final, out.pages) == (30, False, 3)
-    assert decode(WalletTask, publisher.on(WALLETS)[-1]) == WalletTask(run_id="r", wallet=W1, part=1, cursor="30")
+    assert decode(WalletTask, publisher.on(Topic.WALLETS)[-1]) == WalletTask(run_id="r", wallet=W1, part=1, cursor="30")
 
 
 class SlowSource(FakeTradeSource):
@@ -188,7 +188,7 @@ def test_rule7_time_budget_ends_the_part_inside_the_ack_deadline(store, publishe
         store=store,
         publisher=publisher,
         clock=clock,
-        budget=FetchBudget(seconds=240, max_pages=1000),
+        budget=budget(seconds=240, max_pages=1000),
     )
     assert out.pages == 5 and not out.file.final and out.continuation is not None
 
@@ -256,8 +256,8 @@ def test_rule12_an_invalid_trader_is_dead_lettered_and_parked_not_resent(warehou
 
 
 def test_rule12_a_bad_part_file_fails_alone_and_the_good_ones_commit(warehouse, store, publisher, clock):
-    good = fetch_all(W1, FakeTradeSource({W1: 12}), store, publisher, clock, budget=FetchBudget(max_pages=100))
-    bad = fetch_all(W2, FakeTradeSource({W2: 12}), store, publisher, clock, budget=FetchBudget(max_pages=100))
+    good = fetch_all(W1, FakeTradeSource({W1: 12}), store, publisher, clock, budget=budget(max_pages=100))
+    bad = fetch_all(W2, FakeTradeSource({W2: 12}), store, publisher, clock, budget=budget(max_pages=100))
     with store.open_writer(store.name_from_uri(bad[0].uri)) as fh:
         fh.write('{"wallet_address": "0x2222", "trade_key": \n')  # truncated on disk
     result = load(good + bad, warehouse=warehouse, clock=clock)

@@ -6,7 +6,7 @@
 - `Pipeline`: the handlers wired to PubSubPublisher, GcsObjectStore and BigQueryWarehouse, and the
   loop that drains the `wallets` and `files` subscriptions.
 - `verify_bigquery`: BigQuery's `trades` read back through the client and compared with the
-  simulator's ground truth as a multiset on every source field (shared.verify, on an in-memory DuckDB).
+  simulator's ground truth as a multiset on every source field (emulators/truth.py, on an in-memory DuckDB).
 """
 
 from __future__ import annotations
@@ -22,22 +22,24 @@ from google.cloud import bigquery, pubsub_v1
 from google.cloud.bigquery import ArrayQueryParameter
 
 from emulators.dome.universe import DOME_FIELDS
-from shared.ports.clock import Clock
-from shared.core.errors import PermanentError, TransientError
+from emulators.truth import Verification, verify_dome
+from shared import delivery
 from shared.adapters.gcp.bigquery import BigQueryWarehouse
-from shared.adapters.gcp.pubsub import PubSubDeadLetters, PubSubPublisher
+from shared.adapters.gcp.pubsub import PubSubDeadLetterInbox, PubSubDeadLetterSink, PubSubPublisher
+from shared.adapters.sql.deadletters import SqlDeadLetters
+from shared.core.messages import FileReady, WalletTask, decode
+from shared.delivery import Received
 from shared.handlers.fetch import FetchBudget, fetch
 from shared.handlers.load import LoadResult, load
-from shared.core.messages import DeadLetter, FileReady, WalletTask, decode
+from shared.handlers.replay import collect_dead_letters
+from shared.ports.clock import Clock
 from shared.ports.objectstore import ObjectStore
-from shared.ports.publisher import FILES, WALLETS
-from shared.resources import load_resources
+from shared.ports.publisher import Topic
 from shared.ports.source import TradeSource
-from emulators.truth import Verification, verify_dome
-from shared.wiring import DEAD_LETTER_SUBSCRIPTIONS
+from shared.resources import load_resources
 
 # Pull stand-ins for the push subscriptions (same topic, ack deadline and dead-letter policy).
-PULL = {WALLETS: "wallets-pull", FILES: "files-pull"}
+PULL = {Topic.WALLETS: "wallets-pull", Topic.FILES: "files-pull"}
 # Redelivery after a nack: the resources' 10 s minimum back-off, scaled down so tests do not wait.
 TEST_BACKOFF = (timedelta(milliseconds=50), timedelta(milliseconds=200))
 
@@ -53,7 +55,7 @@ class Topology:
         for topic in resources.topics:
             self.publisher_client.create_topic(name=self.topic_path(topic))
         for spec in resources.subscriptions:
-            name = PULL.get(spec.topic, spec.name)
+            name = PULL.get(Topic(spec.topic), spec.name) if spec.push_service else spec.name
             request: dict[str, Any] = {
                 "name": self.path(name),
                 "topic": self.topic_path(spec.topic),
@@ -99,12 +101,10 @@ class Topology:
             )
 
     def publisher(self, timeout: float = 30.0) -> PubSubPublisher:
-        return PubSubPublisher(self.publisher_client, self.project, timeout=timeout)
+        return PubSubPublisher(self.publisher_client, self.project, load_resources().topic_names(), timeout=timeout)
 
-    def dead_letters(self, publisher: PubSubPublisher | None = None) -> PubSubDeadLetters:
-        return PubSubDeadLetters(
-            publisher or self.publisher(), self.subscriber, self.project, DEAD_LETTER_SUBSCRIPTIONS
-        )
+    def inbox(self) -> PubSubDeadLetterInbox:
+        return PubSubDeadLetterInbox(self.subscriber, self.project, load_resources().dead_letter_subscriptions())
 
     def close(self) -> None:
         self.publisher_client.stop()
@@ -133,11 +133,17 @@ class Pipeline:
     clock: Clock
     budget: FetchBudget
     publisher: PubSubPublisher = field(init=False)
-    dead_letters: PubSubDeadLetters = field(init=False)
+    dead_letters: PubSubDeadLetterSink = field(init=False)  # the fetcher's and the loader's
+    letters: SqlDeadLetters = field(init=False)  # the dispatcher's table
 
     def __post_init__(self) -> None:
         self.publisher = self.topology.publisher()
-        self.dead_letters = self.topology.dead_letters(self.publisher)
+        self.dead_letters = PubSubDeadLetterSink(self.publisher)
+        self.letters = SqlDeadLetters(self.warehouse, self.clock)
+
+    def collect(self) -> int:
+        """What the dispatcher does first on every call: letters on the dead-letter topics into its table."""
+        return collect_dead_letters(self.topology.inbox(), self.letters)
 
     def drive(self, *, load_files: bool = True, batch_files: int = 10) -> DriveLog:
         """Serve `wallets` and `files` the way the fetcher and the loader serve their pushes, until
@@ -145,45 +151,32 @@ class Pipeline:
         without loading (a test then delivers them itself)."""
         log = DriveLog()
         while True:
-            tasks = self.topology.pull(PULL[WALLETS], 10)
+            tasks = self.topology.pull(PULL[Topic.WALLETS], 10)
             for received in tasks:
                 self._fetch_one(received, log)
-            files = self.topology.pull(PULL[FILES], batch_files)
+            files = self.topology.pull(PULL[Topic.FILES], batch_files)
             if files:
                 self._load_batch(files, log, load_files)
             if not tasks and not files:
                 return log
 
     def _fetch_one(self, received: Any, log: DriveLog) -> None:
-        data, attributes = received.message.data, dict(received.message.attributes)
-        sub = PULL[WALLETS]
-        try:
-            task = decode(WalletTask, data)
-            fetch(
-                task,
-                source=self.source,
-                store=self.store,
-                publisher=self.publisher,
-                clock=self.clock,
-                budget=self.budget,
-            )
-        except TransientError:
+        """What the fetcher service does with one push: the delivery policy, then 2xx (ack) or not (nack)."""
+        message = Received(Topic.WALLETS, received.message.data, dict(received.message.attributes))
+        budget = self.budget
+
+        def work() -> None:
+            task = decode(WalletTask, message.data)
+            fetch(task, source=self.source, store=self.store, publisher=self.publisher, clock=self.clock, budget=budget)
+
+        verdict = delivery.run(work)
+        delivery.settle(verdict, message, self.dead_letters)
+        if not verdict.acked:
             log.nacked_tasks += 1
-            self.topology.nack(sub, [received.ack_id])
+            self.topology.nack(PULL[Topic.WALLETS], [received.ack_id])
             return
-        except PermanentError as exc:  # the fetcher's rule: dead-letter with the reason, then ack
-            self.dead_letters.put(
-                DeadLetter(
-                    topic=WALLETS,
-                    data=data.decode(),
-                    attributes=attributes,
-                    error_class=exc.error_class,
-                    error=exc.message,
-                    wallet=attributes.get("wallet"),
-                )
-            )
         log.fetches += 1
-        self.topology.ack(sub, [received.ack_id])
+        self.topology.ack(PULL[Topic.WALLETS], [received.ack_id])
 
     def _load_batch(self, received: list[Any], log: DriveLog, load_files: bool) -> None:
         messages = [decode(FileReady, r.message.data) for r in received]
@@ -193,7 +186,7 @@ class Pipeline:
             log.loads.append(result)
             log.load_batches += 1
             assert not result.failed, result.failed
-        self.topology.ack(PULL[FILES], [r.ack_id for r in received])
+        self.topology.ack(PULL[Topic.FILES], [r.ack_id for r in received])
 
     def load(self, messages: list[FileReady]) -> LoadResult:
         return load(messages, warehouse=self.warehouse, clock=self.clock)

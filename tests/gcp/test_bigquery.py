@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud import bigquery
 
-from shared.core.errors import PermanentError, WarehouseUnavailable
 from shared.adapters.gcp.bigquery import BigQueryWarehouse, load_job_id
+from shared.core.errors import PermanentError, WarehouseUnavailable
 from shared.ports.warehouse import CheckpointUpdate, Segment
 from tests.contract.twins import bigquery_twin
 from tests.fakes import canonical, dome_raw
@@ -21,7 +21,7 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 @pytest.fixture
 def twin(emulator_stack):
     made = bigquery_twin(emulator_stack)
-    made.warehouse.ensure_schema()
+    made.warehouse.create_schema()
     yield made
     made.warehouse.close()
 
@@ -46,7 +46,7 @@ def test_trades_is_month_partitioned_on_timestamp_and_clustered_by_wallet_and_ma
     assert table.clustering_fields == ["wallet_address", "condition_id"]
     assert {f.name: f.field_type for f in table.schema}["token_id"] == "STRING"
     tables = {t.table_id for t in wh.client.list_tables(f"{wh.project}.{wh.dataset}")}
-    assert tables == {"trades", "checkpoints", "checkpoint_parts", "leases", "traders"}  # no dead_letters
+    assert tables == {"trades", "checkpoints", "checkpoint_parts", "leases", "traders", "dead_letters"}
 
 
 def test_staging_tables_are_dropped_after_a_commit_and_after_a_failed_one(twin):
@@ -90,8 +90,8 @@ def test_values_travel_as_parameters_never_as_sql(twin):
     odd = "0x'; DROP TABLE leases; --\\`"
     assert wh.add_traders([odd, W1]) == 2
     wh.lease([(odd, "r'1")], NOW, NOW + timedelta(hours=1), "in_flight")
-    assert wh.in_flight(NOW, 3600) == 1
-    assert [c.wallet for c in wh.candidates(NOW, 3600, "backfill", 10)] == [W1]
+    assert wh.in_flight(NOW) == 1
+    assert [c.wallet for c in wh.candidates(NOW, "backfill", 10)] == [W1]
 
 
 def test_candidates_read_an_existing_traders_table_that_ensure_schema_leaves_alone(emulator_stack, twin):
@@ -116,6 +116,6 @@ def test_candidates_read_an_existing_traders_table_that_ensure_schema_leaves_alo
         traders_table=f"{emulator_stack.project}.{source}.wallets",
         retry_deadline=5,
     )
-    wh.ensure_schema()
+    wh.create_schema()
     assert "traders" not in {t.table_id for t in client.list_tables(f"{emulator_stack.project}.{wh.dataset}")}
-    assert [c.wallet for c in wh.candidates(NOW, 3600, "backfill", 10)] == [W1, W2]
+    assert [c.wallet for c in wh.candidates(NOW, "backfill", 10)] == [W1, W2]

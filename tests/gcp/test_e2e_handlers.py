@@ -23,16 +23,15 @@ from google.cloud import bigquery
 
 from emulators.dome.config import SimConfig
 from emulators.dome.server import RunningSimulator, run_simulator
-from tests.fakes import FakeClock
 from shared.adapters.gcp.bigquery import BigQueryWarehouse
 from shared.adapters.gcp.storage import GcsObjectStore
-from shared.handlers.dispatch import dispatch
-from shared.handlers.fetch import FetchBudget
+from shared.bootstrap import make_source
 from shared.core.messages import FileReady
-from shared.ports.publisher import FILES
+from shared.handlers.dispatch import dispatch
+from shared.ports.publisher import Topic
 from shared.settings import Settings
-from shared.adapters.sources import make_source
 from tests.contract.twins import StrictJobIdClient
+from tests.fakes import FakeClock, budget
 from tests.gcp.pipeline import Pipeline, Topology, checkpoints, trades_snapshot, verify_bigquery
 
 pytestmark = [pytest.mark.emulators, pytest.mark.slow]
@@ -103,7 +102,7 @@ def pipeline(emulator_stack, topology, simulated, bucket):
     settings = Settings(
         dome_api_base_url=simulated.sim.base_url, dome_api_key="k", dome_tier="dev", http_max_attempts=2
     )
-    source = make_source(settings, base_url=simulated.sim.base_url, clock=clock)
+    source = make_source(settings, clock=clock)
     source.page_size = PAGE_SIZE  # type: ignore[attr-defined]
     client = bigquery_client(emulator_stack)
     suffix = uuid.uuid4().hex[:10]
@@ -117,9 +116,9 @@ def pipeline(emulator_stack, topology, simulated, bucket):
         job_timeout=60,
         retry_deadline=5,
     )
-    warehouse.ensure_schema()
+    warehouse.create_schema()
     store = GcsObjectStore(emulator_stack.storage_client(), bucket, timeout=10, retry_deadline=5)
-    made = Pipeline(topology, source, store, warehouse, clock, FetchBudget(seconds=60.0, max_pages=1))
+    made = Pipeline(topology, source, store, warehouse, clock, budget(seconds=60.0, max_pages=1))
     yield made
     source.close()
     warehouse.close()
@@ -129,7 +128,7 @@ def run_dispatch(p: Pipeline, run_id: str):
     return dispatch(
         warehouse=p.warehouse,
         publisher=p.publisher,
-        dead_letters=p.dead_letters,
+        dead_letters=p.letters,
         clock=p.clock,
         run_id=run_id,
         source="dome",
@@ -160,14 +159,15 @@ def test_a_backfill_through_pubsub_gcs_and_bigquery_equals_the_ground_truth_and_
     # The faults happened and were absorbed: retried in the client, or nacked and redelivered.
     assert sum(simulated.sim.state.stats.faults.values()) > 0
     assert p.source.stats.retries + log.nacked_tasks > 0
-    assert p.topology.drain("wallets-dead-letter-pull")[0].message.attributes["wallet"] == INVALID
-    assert p.topology.drain("files-dead-letter-pull") == []
+    assert p.collect() == 0  # nothing was dead-lettered on the way: no letter waits on the topics
+    assert [x.wallet for x in p.letters.pending(10)] == [INVALID]  # the dispatcher parked the invalid line
 
     # Past the leases, a second dispatch finds every wallet complete (read back from the mixed-case table).
     p.clock.advance(2 * LEASE_SECONDS)
     assert run_dispatch(p, "e2e-again").published == []
-    status = p.warehouse.status(p.clock.now(), LEASE_SECONDS)
+    status = p.warehouse.status(p.clock.now())
     assert status.by_status == {"complete": len(simulated.wallets), "pending": 1}  # pending: the invalid line
+    assert (status.dead_letters, status.parked) == (1, 1)
     assert status.trades == truth_rows
 
     # The loader gets every FileReady message again (one batch): the MERGE inserts nothing, and no
@@ -224,4 +224,4 @@ def test_file_ready_out_of_order_and_twice_into_a_fresh_dataset_completes_a_wall
 
 def publish(p: Pipeline, files: list[FileReady]) -> None:
     for f in files:
-        p.publisher.publish(FILES, f.encode(), f.attributes())
+        p.publisher.publish(Topic.FILES, f.encode(), f.attributes())

@@ -8,9 +8,9 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
-from shared.core.errors import SystemicError, TransientError, WarehouseUnavailable
 from shared.adapters.gcp.bigquery import BigQueryWarehouse
 from shared.adapters.gcp.storage import GcsObjectStore
+from shared.core.errors import SystemicError, TransientError, WarehouseUnavailable
 from tests.gcp.fake_endpoint import answering
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -40,14 +40,14 @@ def store_at(url):
 @pytest.mark.parametrize(("status", "reason", "expected"), [*FAILURES, (403, "rateLimitExceeded", TransientError)])
 def test_warehouse_failures_map_to_the_taxonomy(status, reason, expected):
     with answering(status, reason) as url, pytest.raises(expected) as caught:
-        warehouse_at(url).in_flight(NOW, 3600)
+        warehouse_at(url).in_flight(NOW)
     if expected is SystemicError:
         assert isinstance(caught.value, WarehouseUnavailable)
 
 
 def test_an_unreachable_warehouse_is_transient_within_the_retry_deadline():
     with pytest.raises(TransientError):
-        warehouse_at(UNREACHABLE).in_flight(NOW, 3600)
+        warehouse_at(UNREACHABLE).in_flight(NOW)
 
 
 @pytest.mark.parametrize(("status", "reason", "expected"), FAILURES)

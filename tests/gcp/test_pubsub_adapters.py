@@ -1,6 +1,6 @@
-"""PubSubPublisher and PubSubDeadLetters with the real google-cloud-pubsub clients on the project's
+"""PubSubPublisher and the dead-letter inbox with the real google-cloud-pubsub clients on the project's
 Pub/Sub emulator: what a publish promises when it returns, how publishes are batched, which error
-class a failure becomes, and that a dead letter leaves its subscription only once it is republished."""
+class a failure becomes, and that a dead letter leaves its subscription only once the store holds it."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from google.cloud import pubsub_v1
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 
 from emulators.stack import HOST, free_port
-from tests.fakes import FakeClock
-from shared.core.errors import SystemicError, TransientError
-from shared.adapters.gcp.pubsub import PubSubPublisher
-from shared.handlers.replay import replay_dead_letters
+from shared.adapters.gcp.pubsub import PubSubDeadLetterSink, PubSubPublisher
+from shared.core.errors import InvalidWallet, SystemicError, TransientError
 from shared.core.messages import DeadLetter, WalletTask
-from shared.ports.publisher import WALLETS
+from shared.handlers.replay import collect_dead_letters
+from shared.ports.publisher import Topic
+from shared.resources import load_resources
 from tests.gcp.pipeline import PULL, Topology
 
 pytestmark = pytest.mark.emulators
@@ -74,8 +74,8 @@ def task(wallet: str, part: int = 0) -> WalletTask:
 
 def test_a_publish_returns_once_the_message_is_stored_and_it_arrives_with_its_data_and_attributes(topology):
     message = task(W[0], part=3)
-    message_id = topology.publisher().publish(WALLETS, message.encode(), message.attributes())
-    (received,) = pull_now(topology, PULL[WALLETS])  # no waiting: it is there when publish returns
+    message_id = topology.publisher().publish(Topic.WALLETS, message.encode(), message.attributes())
+    (received,) = pull_now(topology, PULL[Topic.WALLETS])  # no waiting: it is there when publish returns
     assert received.message.message_id == message_id
     assert received.message.data == message.encode()
     assert dict(received.message.attributes) == {"v": "1", "type": "WalletTask", "run_id": "r1", "wallet": W[0]} | {
@@ -86,13 +86,13 @@ def test_a_publish_returns_once_the_message_is_stored_and_it_arrives_with_its_da
 def test_publishes_from_one_thread_go_one_per_request_in_call_order_without_an_ordering_key(topology, emulator_stack):
     recorder = PublishRecorder()
     client = recorded_client(emulator_stack.pubsub_host_port, recorder)
-    publisher = PubSubPublisher(client, topology.project)
+    publisher = PubSubPublisher(client, topology.project, load_resources().topic_names())
     try:
-        ids = [publisher.publish(WALLETS, task(w).encode(), task(w).attributes()) for w in W]
+        ids = [publisher.publish(Topic.WALLETS, task(w).encode(), task(w).attributes()) for w in W]
     finally:
         client.stop()
     assert recorder.batches == [1] * len(W)  # each call waits for its own message before the next starts
-    received = pull_now(topology, PULL[WALLETS])
+    received = pull_now(topology, PULL[Topic.WALLETS])
     assert [r.message.message_id for r in received] == ids
     assert {r.message.ordering_key for r in received} == {""}  # the pipeline never relies on order
 
@@ -102,12 +102,12 @@ def test_concurrent_publishes_share_requests_and_each_returns_with_its_own_messa
     # The client holds a batch open up to max_latency for more messages; the blocking publishes of the
     # threads started together land in it, and each call returns once that request is answered.
     client = recorded_client(emulator_stack.pubsub_host_port, recorder, max_messages=100, max_latency=1.0)
-    publisher = PubSubPublisher(client, topology.project)
+    publisher = PubSubPublisher(client, topology.project, load_resources().topic_names())
     start = threading.Barrier(len(W))
 
     def send(wallet: str) -> str:
         start.wait()
-        return publisher.publish(WALLETS, task(wallet).encode(), task(wallet).attributes())
+        return publisher.publish(Topic.WALLETS, task(wallet).encode(), task(wallet).attributes())
 
     try:
         with ThreadPoolExecutor(len(W)) as pool:
@@ -116,13 +116,15 @@ def test_concurrent_publishes_share_requests_and_each_returns_with_its_own_messa
         client.stop()
     assert sum(recorder.batches) == len(W) and len(recorder.batches) < len(W)  # batched
     assert len(set(ids)) == len(W)
-    received = pull_now(topology, PULL[WALLETS])
+    received = pull_now(topology, PULL[Topic.WALLETS])
     assert {r.message.message_id: r.message.attributes["wallet"] for r in received} == dict(zip(ids, W, strict=True))
 
 
 def test_publishing_to_a_topic_that_does_not_exist_is_a_systemic_error(topology):
+    """resources.yaml names a topic the project does not have (Terraform not applied, say)."""
+    publisher = PubSubPublisher(topology.publisher_client, topology.project, {Topic.WALLETS: "no-such-topic"})
     with pytest.raises(SystemicError, match="no-such-topic"):
-        topology.publisher().publish("no-such-topic", b"{}", {"v": "1"})
+        publisher.publish(Topic.WALLETS, b"{}", {"v": "1"})
 
 
 def test_an_unreachable_pubsub_is_a_transient_error(monkeypatch):
@@ -132,118 +134,38 @@ def test_an_unreachable_pubsub_is_a_transient_error(monkeypatch):
     client = pubsub_v1.PublisherClient(publisher_options=pubsub_v1.types.PublisherOptions(retry=retry, timeout=2.0))
     try:
         with pytest.raises(TransientError, match="publish to wallets failed"):
-            PubSubPublisher(client, "nowhere", timeout=1.0).publish(WALLETS, b"{}", {"v": "1"})
+            PubSubPublisher(client, "nowhere", load_resources().topic_names(), timeout=1.0).publish(
+                Topic.WALLETS, b"{}", {"v": "1"}
+            )
     finally:
         client.stop()
 
 
-# -- PubSubDeadLetters ----------------------------------------------------------------------------------
+# -- the dead-letter sink and inbox ---------------------------------------------------------------------
 
 
-def letter(wallet: str, error_class: str = "InvalidWallet") -> DeadLetter:
-    t = task(wallet)
-    return DeadLetter(
-        topic=WALLETS,
-        data=t.encode().decode(),
-        attributes=t.attributes(),
-        error_class=error_class,
-        error=f"{error_class} for {wallet}",
-        wallet=wallet,
-    )
+class BrokenStore:
+    """A dead-letter store that cannot be written (the warehouse is down)."""
+
+    def put(self, letter: DeadLetter) -> None:
+        raise TransientError("the warehouse is down")
 
 
-def test_a_dead_letter_put_by_a_service_is_pulled_back_with_its_reason_and_depth_leaves_it_there(topology):
-    dead_letters = topology.dead_letters()
-    dead_letters.put(letter(W[0]))
-    assert dead_letters.depth() == 1
-    assert dead_letters.depth() == 1  # depth leases and releases at once: nothing is consumed
-    (held,) = dead_letters.pull(10)
-    assert held.letter.topic == WALLETS and held.letter.wallet == W[0]
-    assert (held.letter.error_class, held.letter.error) == ("InvalidWallet", f"InvalidWallet for {W[0]}")
-    assert held.letter.data == task(W[0]).encode().decode()
-
-
-def test_a_message_nacked_max_delivery_attempts_times_is_forwarded_and_pulled_as_a_dead_letter(topology):
-    message = task(W[1])
-    topology.publisher().publish(WALLETS, message.encode(), message.attributes())
-    deliveries = 0
-    while received := topology.pull(PULL[WALLETS]):  # the 5 attempts of infra/resources.yaml, all nacked
-        deliveries += len(received)
-        topology.nack(PULL[WALLETS], [r.ack_id for r in received])
-    assert deliveries == 5
-    (held,) = topology.dead_letters().pull(10)
-    assert held.letter.topic == WALLETS and held.letter.wallet == W[1]
-    assert (held.letter.error_class, held.letter.attempts) == ("MaxDeliveryAttempts", 5)
-    assert held.letter.data == message.encode().decode()
-
-
-def test_replay_republishes_the_original_and_only_then_removes_the_letter(topology):
-    dead_letters = topology.dead_letters()
-    dead_letters.put(letter(W[0]))
-    dead_letters.put(letter(W[1], error_class="MalformedPage"))
-
-    result = replay_dead_letters(
-        dead_letters=dead_letters,
-        publisher=topology.publisher(),
-        warehouse=None,
-        clock=FakeClock(),
-        error_class="InvalidWallet",
-    )
-
-    assert [r.wallet for r in result.replayed] == [W[0]]
-    (replayed,) = topology.drain(PULL[WALLETS])
-    assert replayed.message.data == task(W[0]).encode()
-    assert dict(replayed.message.attributes) == task(W[0]).attributes()  # our reason attributes stripped
-    (left,) = dead_letters.pull(10)  # the other class was released at once, untouched
-    assert (left.letter.wallet, left.letter.error_class) == (W[1], "MalformedPage")
-
-
-class FailingPublisher:
-    """Publishes through the real adapter until told to fail (as a Pub/Sub outage would)."""
-
-    def __init__(self, inner: PubSubPublisher, succeed: int) -> None:
-        self.inner, self.succeed = inner, succeed
-
-    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
-        if self.succeed == 0:
-            raise TransientError(f"publish to {topic} failed: 503 unavailable")
-        self.succeed -= 1
-        return self.inner.publish(topic, data, attributes)
-
-
-def test_a_letter_whose_republish_fails_stays_on_the_dead_letter_subscription(topology):
-    # A short ack deadline, so the letters the failed replay held come back within the test.
-    topology.subscriber.update_subscription(
+def test_a_letter_stays_on_its_subscription_until_the_store_holds_it(topology):
+    """The inbox is acked only after the store took the letters: a failed collect loses none."""
+    letter = DeadLetter.of(Topic.WALLETS, task(W[0]).encode(), InvalidWallet("bad"), attributes=task(W[0]).attributes())
+    PubSubDeadLetterSink(topology.publisher()).put(letter)
+    topology.subscriber.update_subscription(  # a short lease, so the letter the failed collect held comes back soon
         request={
             "subscription": {"name": topology.path(DEAD), "ack_deadline_seconds": 1},
             "update_mask": {"paths": ["ack_deadline_seconds"]},
         }
     )
-    dead_letters = topology.dead_letters()
-    for wallet in W[:3]:
-        dead_letters.put(letter(wallet))
-
+    inbox = topology.inbox()
     with pytest.raises(TransientError):
-        replay_dead_letters(
-            dead_letters=dead_letters,
-            publisher=FailingPublisher(topology.publisher(), succeed=1),
-            warehouse=None,
-            clock=FakeClock(),
-        )
-
-    (republished,) = topology.drain(PULL[WALLETS])
-    first = republished.message.attributes["wallet"]
-    remaining = wait_for_letters(dead_letters, 2)
-    assert sorted(remaining) == sorted(set(W[:3]) - {first})
-
-
-def wait_for_letters(dead_letters, n: int, limit: float = 15.0) -> list[str]:
-    """Pull until `n` letters are held (their earlier leases expire first); release them again."""
-    deadline = time.monotonic() + limit
+        collect_dead_letters(inbox, BrokenStore())  # type: ignore[arg-type]
+    deadline = time.monotonic() + 30
     held = []
-    while time.monotonic() < deadline:
-        held = dead_letters.pull(10)
-        dead_letters.release([h.handle for h in held])
-        if len(held) >= n:
-            break
-    return [h.letter.wallet for h in held]
+    while not held and time.monotonic() < deadline:
+        held = inbox.pull(10)
+    assert [h.letter for h in held] == [letter]

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from shared.core.tables import TABLES
 from tests.infra import hcl
 from tests.infra.hcl import Config, Module, Partial, ResourceInstance, Unknown
 
@@ -296,7 +297,7 @@ def resource_names(root: Module) -> dict[str, set[str]]:
 
 
 def name_problems(root: Module, resources: Mapping[str, Any], project: str = TEST_PROJECT) -> list[str]:
-    """Everything resources.yaml declares exists under exactly its name, wired as it says."""
+    """Everything resources.yaml and the table spec declare exists under exactly its name, wired as they say."""
     created = resource_names(root)
     bq = resources["bigquery"]
     expected = {
@@ -304,7 +305,7 @@ def name_problems(root: Module, resources: Mapping[str, Any], project: str = TES
         "subscriptions": set(resources["subscriptions"]),
         "buckets": {f"{project}-{resources['bucket']['name_suffix']}"},
         "datasets": {bq["dataset"], bq["staging_dataset"]},
-        "tables": set(bq["tables"]),
+        "tables": {t.name for t in TABLES},
     }
     problems = [
         f"{kind}: terraform creates {sorted(created[kind])}, resources.yaml says {sorted(names)}"

@@ -464,6 +464,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "fileexists": lambda p: Path(p).is_file(),
     "floor": math.floor,
     "join": lambda sep, xs: sep.join(xs),
+    "jsondecode": json.loads,
     "jsonencode": lambda v: json.dumps(v, separators=(",", ":")),
     "keys": lambda m: sorted(m),
     "length": len,

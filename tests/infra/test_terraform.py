@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.core.tables import TABLES, terraform_files, terraform_schema
 from tests.infra import checks, hcl
 from tests.infra.hcl import Unknown
 
@@ -364,72 +365,22 @@ def test_staging_dataset_expires_its_tables(plan, resources):
     assert [d.get("default_table_expiration_ms") for d in staging] == [86400000]
 
 
-def _schema(table: str) -> list[tuple[str, str, str]]:
-    return [(c["name"], c["type"], c["mode"]) for c in json.loads((TF / "schemas" / f"{table}.json").read_text())]
+def test_the_checked_in_schema_files_are_what_the_table_spec_generates():
+    """infra/terraform/schemas/ is generated from shared/core/tables.py (python -m shared.core.tables --write);
+    a column added to the spec and not regenerated would deploy a table the code does not match."""
+    generated = terraform_files()
+    on_disk = {p.name: p.read_text() for p in (TF / "schemas").glob("*.json")}
+    assert on_disk == generated
 
 
-def test_trades_schema_mirrors_shared_trades():
-    from shared.core.trades import COLUMNS, INGESTED_AT, KEY_COLUMNS
-
-    expected = [
-        (c.name, c.bigquery, "REQUIRED" if c.name in KEY_COLUMNS else "NULLABLE") for c in (*COLUMNS, INGESTED_AT)
-    ]
-    assert _schema("trades") == expected
-
-
-@pytest.mark.parametrize(
-    ("table", "columns"),
-    [
-        (
-            "checkpoints",
-            "wallet_address:STRING:REQUIRED run_id:STRING source:STRING status:STRING "
-            "parts_loaded:INT64 final_part:INT64 trades_loaded:INT64 newest_trade_at:TIMESTAMP "
-            "last_error:STRING started_at:TIMESTAMP updated_at:TIMESTAMP completed_at:TIMESTAMP",
-        ),
-        (
-            "checkpoint_parts",
-            "wallet_address:STRING run_id:STRING part:INT64 uri:STRING:REQUIRED rows:INT64 final:BOOL "
-            "cursor_in:STRING cursor_after:STRING loaded_at:TIMESTAMP",
-        ),
-        (
-            "leases",
-            "wallet_address:STRING:REQUIRED run_id:STRING reason:STRING leased_at:TIMESTAMP lease_until:TIMESTAMP",
-        ),
-    ],
-)
-def test_bookkeeping_schemas(table, columns):
-    expected = [(*c.split(":")[:2], [*c.split(":"), "NULLABLE"][2]) for c in columns.split()]
-    assert _schema(table) == expected
-
-
-def test_schema_files_match_the_bigquery_adapter(resources):
-    """shared/gcp/bigquery.py creates the same tables for the emulators; both must agree."""
-    adapter = pytest.importorskip("shared.gcp.bigquery")
-    assert set(adapter.TABLES) == set(resources["bigquery"]["tables"])
-    for table, fields in adapter.TABLES.items():
-        assert _schema(table) == [(f.name, f.field_type, f.mode) for f in fields], table
-
-
-def test_every_table_of_resources_yaml_has_a_schema_file_matching_the_embedded_warehouse(resources):
-    duckdb = pytest.importorskip("duckdb")
-    from shared.adapters.local.duckdb import SCHEMA
-
-    to_bigquery = {
-        "VARCHAR": "STRING",
-        "BIGINT": "INT64",
-        "DOUBLE": "FLOAT64",
-        "BOOLEAN": "BOOL",
-        "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
-    }
-    con = duckdb.connect()
-    con.execute(SCHEMA)
-    for table in resources["bigquery"]["tables"]:
-        rows = con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-        assert [(n, t) for n, t, _ in _schema(table)] == [(n, to_bigquery[t]) for n, t in rows], table
+def test_terraform_creates_every_table_of_the_spec_with_its_partitioning(plan):
+    tables = {t.get("table_id"): t for t in plan.resources("google_bigquery_table")}
+    assert set(tables) == {t.name for t in TABLES}
+    for spec in TABLES:
+        made = tables[spec.name]
+        assert json.loads(made.get("schema")) == terraform_schema(spec)
+        assert made.get("clustering") == (list(spec.clustering) or None)
+        assert [p.get("field") for p in made.blocks("time_partitioning")] == ([spec.partition] if spec.partition else [])
 
 
 # --- House rules -------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.dispatcher.app import create_app
+from shared.bootstrap import Overrides
 from shared.core.messages import DeadLetter, WalletTask, decode
-from shared.ports.publisher import WALLETS
+from shared.ports.deadletters import EmptyInbox
+from shared.ports.publisher import Topic
 from shared.settings import DispatcherSettings
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
@@ -15,7 +17,7 @@ W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
 def client(warehouse, publisher, dead_letters, clock):
     s = DispatcherSettings(gcp_project="p", gcs_bucket="b", max_in_flight=10)
     with TestClient(
-        create_app(s, warehouse=warehouse, publisher=publisher, dead_letters=dead_letters, clock=clock)
+        create_app(s, Overrides(warehouse=warehouse, publisher=publisher, inbox=EmptyInbox(), clock=clock))
     ) as c:
         yield c
 
@@ -26,7 +28,7 @@ def test_dispatch_twice_publishes_each_wallet_once(client, warehouse, publisher)
     assert (first["published"], first["dead_lettered"]) == (2, 1)
     second = client.post("/dispatch", json={"run_id": "r2"}).json()
     assert (second["published"], second["dead_lettered"]) == (0, 0)
-    assert sorted(decode(WalletTask, d).wallet for d in publisher.on(WALLETS)) == [W1, W2]
+    assert sorted(decode(WalletTask, d).wallet for d in publisher.on(Topic.WALLETS)) == [W1, W2]
 
 
 def test_dispatch_validates_its_body(client):
@@ -38,7 +40,7 @@ def test_replay_filters_and_acks_only_what_it_republished(client, dead_letters, 
     task = WalletTask(run_id="r", wallet=W1)
     dead_letters.put(
         DeadLetter(
-            topic=WALLETS,
+            topic=Topic.WALLETS,
             data=task.encode().decode(),
             attributes=task.attributes(),
             error_class="SourceUnavailable",
@@ -46,18 +48,20 @@ def test_replay_filters_and_acks_only_what_it_republished(client, dead_letters, 
             wallet=W1,
         )
     )
-    dead_letters.put(DeadLetter(topic=WALLETS, data="{}", error_class="InvalidWallet", error="bad", wallet="0xbad"))
+    dead_letters.put(
+        DeadLetter(topic=Topic.WALLETS, data="{}", error_class="InvalidWallet", error="bad", wallet="0xbad")
+    )
     dry = client.post("/dead-letters/replay", json={"error_class": "SourceUnavailable", "dry_run": True}).json()
     assert (dry["matched"], dry["would_replay"], dry["replayed"], publisher.messages) == (1, 1, 0, [])
     done = client.post("/dead-letters/replay", json={"error_class": "SourceUnavailable"}).json()
     assert done["replayed"] == 1
-    assert [decode(WalletTask, d) for d in publisher.on(WALLETS)] == [task]
+    assert [decode(WalletTask, d) for d in publisher.on(Topic.WALLETS)] == [task]
     assert dead_letters.depth() == 1  # the InvalidWallet letter stays
 
 
 def test_status_reports_wallets_trades_and_dead_letters(client, warehouse, dead_letters):
     warehouse.add_traders([W1, W2])
-    dead_letters.put(DeadLetter(topic=WALLETS, data="{}", error_class="X", error="y", wallet=W2))
+    dead_letters.put(DeadLetter(topic=Topic.WALLETS, data="{}", error_class="X", error="y", wallet=W2))
     status = client.get("/status").json()
     assert status["wallets"] == 2 and status["dead_letters"] == 1 and status["trades"] == 0
     assert status["by_status"] == {"pending": 2}

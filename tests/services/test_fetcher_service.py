@@ -1,14 +1,15 @@
-"""The fetcher over HTTP: status codes per DESIGN rules 4, 8 and 12."""
+"""The fetcher over HTTP: status codes per design rules 4, 8 and 12."""
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.fetcher.app import create_app
+from shared.bootstrap import Overrides
 from shared.core.errors import AuthFailure, InvalidWallet, SourceUnavailable
 from shared.core.messages import FileReady, WalletTask, decode
-from shared.ports.publisher import FILES, WALLETS
-from shared.web.push import envelope
+from shared.ports.publisher import Topic
 from shared.settings import FetcherSettings
+from shared.web.push import envelope
 from tests.fakes import FakeTradeSource
 
 W = "0x" + "a" * 40
@@ -18,7 +19,9 @@ W = "0x" + "a" * 40
 def make_client(store, publisher, letters, clock):
     def make(source, **settings):
         s = FetcherSettings(gcp_project="p", gcs_bucket="b", fetch_max_pages=2, **settings)
-        app = create_app(s, publisher=publisher, store=store, source=source, dead_letters=letters, clock=clock)
+        app = create_app(
+            s, Overrides(publisher=publisher, store=store, source=source, dead_letters=letters, clock=clock)
+        )
         return TestClient(app)
 
     return make
@@ -33,9 +36,9 @@ def test_success_is_204_after_file_ready_and_continuation_are_published(make_cli
     with make_client(FakeTradeSource({W: 35})) as client:
         response = push(client, WalletTask(run_id="r", wallet=W))
     assert response.status_code == 204
-    [ready] = [decode(FileReady, d) for d in publisher.on(FILES)]
+    [ready] = [decode(FileReady, d) for d in publisher.on(Topic.FILES)]
     assert (ready.rows, ready.final) == (20, False) and store.exists(store.name_from_uri(ready.uri))
-    [cont] = [decode(WalletTask, d) for d in publisher.on(WALLETS)]
+    [cont] = [decode(WalletTask, d) for d in publisher.on(Topic.WALLETS)]
     assert (cont.part, cont.cursor) == (1, "20")
 
 

@@ -6,14 +6,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.loader.app import create_app
-from shared.handlers.fetch import FetchBudget, fetch
+from shared.bootstrap import Overrides
 from shared.core.messages import FileReady, WalletTask, decode
-from shared.ports.publisher import FILES
-from shared.web.push import envelope
+from shared.handlers.fetch import fetch
+from shared.ports.publisher import Topic
 from shared.settings import LoaderSettings
-from tests.fakes import FakeTradeSource
+from shared.web.push import envelope
+from tests.fakes import FakeTradeSource, budget
 
-WALLETS = [f"0x{i:040x}" for i in range(1, 6)]
+WALLET_LIST = [f"0x{i:040x}" for i in range(1, 6)]
 
 
 def part_files(store, publisher, clock, counts):
@@ -25,16 +26,16 @@ def part_files(store, publisher, clock, counts):
             store=store,
             publisher=publisher,
             clock=clock,
-            budget=FetchBudget(max_pages=100),
+            budget=budget(max_pages=100),
         )
-    return [decode(FileReady, d) for d in publisher.on(FILES)]
+    return [decode(FileReady, d) for d in publisher.on(Topic.FILES)]
 
 
 @pytest.fixture
 def make_client(warehouse, letters, clock):
     def make(**settings):
         s = LoaderSettings(gcp_project="p", gcs_bucket="b", **settings)
-        return TestClient(create_app(s, warehouse=warehouse, dead_letters=letters, clock=clock))
+        return TestClient(create_app(s, Overrides(warehouse=warehouse, dead_letters=letters, clock=clock)))
 
     return make
 
@@ -54,7 +55,7 @@ def post_all(client, files):
 
 
 def test_concurrent_requests_share_one_batch_and_answer_after_commit(make_client, warehouse, store, publisher, clock):
-    files = part_files(store, publisher, clock, {w: 7 for w in WALLETS})
+    files = part_files(store, publisher, clock, {w: 7 for w in WALLET_LIST})
     with make_client(loader_flush_files=5, loader_flush_seconds=5) as client:
         codes = post_all(client, files)
         batches = client.app.state.batcher.batches
@@ -65,7 +66,7 @@ def test_concurrent_requests_share_one_batch_and_answer_after_commit(make_client
 
 
 def test_a_missing_file_is_dead_lettered_and_the_rest_commit(make_client, warehouse, store, publisher, clock, letters):
-    files = part_files(store, publisher, clock, {w: 3 for w in WALLETS[:3]})
+    files = part_files(store, publisher, clock, {w: 3 for w in WALLET_LIST[:3]})
     store.delete(store.name_from_uri(files[0].uri))
     with make_client(loader_flush_files=3, loader_flush_seconds=5) as client:
         codes = post_all(client, files)
@@ -82,7 +83,7 @@ def test_a_missing_file_is_dead_lettered_and_the_rest_commit(make_client, wareho
 
 
 def test_a_failed_batch_answers_non_2xx_so_pubsub_redelivers(make_client, warehouse, store, publisher, clock):
-    files = part_files(store, publisher, clock, {WALLETS[0]: 3})
+    files = part_files(store, publisher, clock, {WALLET_LIST[0]: 3})
     with make_client(loader_flush_files=1, loader_flush_seconds=0.1) as client:
         warehouse.con.close()  # the warehouse goes away under the loader
         response = client.post("/", json=envelope(files[0].encode()))

@@ -2,10 +2,12 @@
 
 import itertools
 
-from tests.fakes import FakeClock
 from shared.adapters.local.bus import Bus
 from shared.core.errors import SourceUnavailable
 from shared.core.messages import DeadLetter
+from shared.delivery import DONE, judge
+from shared.ports.publisher import Topic
+from tests.fakes import FakeClock
 
 
 class RecordingLetters:
@@ -20,19 +22,19 @@ def test_nacked_message_comes_back_after_growing_backoff_then_dead_letters_with_
     clock = FakeClock()
     letters = RecordingLetters()
     bus = Bus(letters, clock=clock, max_attempts=4, min_backoff=1, max_backoff=3)
-    bus.publish("wallets", b'{"v":1}', {"wallet": "0xabc"})
+    bus.publish(Topic.WALLETS, b'{"v":1}', {"wallet": "0xabc"})
     due_times = []
     for _ in range(4):
         d = None
         while d is None:
-            d = bus.get("wallets", timeout=0)
+            d = bus.get(Topic.WALLETS, timeout=0)
             if d is None:
                 clock.advance(0.25)
         due_times.append(clock.monotonic())
-        bus.nack(d, SourceUnavailable("HTTP 503 from the API"))
+        bus.settle(d, judge(SourceUnavailable("HTTP 503 from the API")))
     gaps = [b - a for a, b in itertools.pairwise(due_times)]
     assert gaps == sorted(gaps) and gaps[0] >= 1 and max(gaps) <= 3.25
-    assert bus.get("wallets", timeout=0) is None and bus.idle()
+    assert bus.get(Topic.WALLETS, timeout=0) is None and bus.idle()
     [letter] = letters.letters
     assert (letter.error_class, letter.attempts, letter.wallet) == ("SourceUnavailable", 4, "0xabc")
     assert "503" in letter.error and letter.data == '{"v":1}'
@@ -40,15 +42,15 @@ def test_nacked_message_comes_back_after_growing_backoff_then_dead_letters_with_
 
 def test_ack_removes_and_idle_tracks_outstanding():
     bus = Bus(RecordingLetters(), clock=FakeClock())
-    bus.publish("files", b"x", {})
-    d = bus.get("files", timeout=0)
+    bus.publish(Topic.FILES, b"x", {})
+    d = bus.get(Topic.FILES, timeout=0)
     assert not bus.idle()
-    bus.ack(d)
+    bus.settle(d, DONE)
     assert bus.idle()
 
 
 def test_batch_get_returns_what_is_due():
     bus = Bus(RecordingLetters(), clock=FakeClock())
     for i in range(5):
-        bus.publish("files", str(i).encode(), {})
-    assert [d.data for d in bus.get_batch("files", 3, 0)] == [b"0", b"1", b"2"]
+        bus.publish(Topic.FILES, str(i).encode(), {})
+    assert [d.data for d in bus.get_batch(Topic.FILES, 3, 0)] == [b"0", b"1", b"2"]

@@ -2,8 +2,8 @@
 
 import threading
 
-from tests.fakes import FakeClock
 from shared.adapters.sources.limiter import TIERS, RateLimiter, Window
+from tests.fakes import FakeClock
 
 
 def sends_in(limiter: RateLimiter, clock: FakeClock, seconds: float) -> list[float]:

@@ -189,9 +189,28 @@ class BigQueryWarehouse(SqlWarehouse):
         return int(self._run(sql.text, self._params(sql), doing="run a statement").num_dml_affected_rows or 0)
 
     def transaction(self, statements: list[str], sql: Sql) -> None:
-        script = "\n".join([sql.text, "BEGIN TRANSACTION;", *statements, "COMMIT TRANSACTION;"]).strip()
-        params = self._params(Sql(script, sql.params))
-        self._run(script, params, doing="merge the batch", timeout=self.job_timeout)
+        """One script. Its parameters go into a one-row staging table first and are read from there
+        (`@x` becomes `(SELECT p.x FROM staging AS p)`): bqemulator does not bind parameters in scripts."""
+        used = {name: v for name, v in sql.params.items() if any(f"@{name}" in t for t in statements)}
+        table = (
+            self.names.d.q(f"{self.project}.{self.staging_dataset}.params_{uuid.uuid4().hex[:16]}") if used else None
+        )
+        try:
+            if table:
+                columns = ", ".join(f"@{name} AS {name}" for name in used)
+                params = [query_parameter(name, type_, value) for name, (type_, value) in used.items()]
+                self._run(f"CREATE OR REPLACE TABLE {table} AS SELECT {columns}", params, doing="stage parameters")
+                statements = [
+                    re.sub(
+                        r"(?<!@)@(\w+)", lambda m: f"(SELECT p.{m[1]} FROM {table} AS p)" if m[1] in used else m[0], t
+                    )
+                    for t in statements
+                ]
+            script = "\n".join([sql.text, "BEGIN TRANSACTION;", *statements, "COMMIT TRANSACTION;"]).strip()
+            self._run(script, [], doing="run a transaction", timeout=self.job_timeout)
+        finally:
+            if table:
+                self._drop(table)
 
     @contextmanager
     def staged_batch(

@@ -72,7 +72,7 @@ class DuckDBWarehouse(SqlWarehouse):
     def close(self) -> None:
         self.con.close()
 
-    def _cursor(self) -> Any:
+    def cursor(self) -> Any:
         try:
             return self.con.cursor()
         except duckdb.ConnectionException as exc:
@@ -84,7 +84,7 @@ class DuckDBWarehouse(SqlWarehouse):
         """Create the spec's tables, and add the columns a file from an older version lacks."""
         self.check_schema(allow_missing=True)
         with self.lock:
-            cur = self._cursor()
+            cur = self.cursor()
             for table in TABLES:
                 cur.execute(ddl(table))
                 for c in table.columns:
@@ -93,7 +93,7 @@ class DuckDBWarehouse(SqlWarehouse):
     def check_schema(self, allow_missing: bool = False) -> None:
         have: dict[str, dict[str, str]] = {}
         for table, column, type_ in (
-            self._cursor()
+            self.cursor()
             .execute(
                 "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'main'"
             )
@@ -123,9 +123,11 @@ class DuckDBWarehouse(SqlWarehouse):
     # -- running statements ------------------------------------------------------------------------------
 
     def query(self, sql: Sql) -> Iterator[dict[str, Any]]:
-        cur = self._cursor()
+        cur = self.cursor()
         with _errors():
             cur.execute(sql.text, _bound(sql.text, sql.params))
+        if cur.description is None:  # a statement that returns no rows
+            return
         names = [d[0] for d in cur.description]
         while batch := cur.fetchmany(1000):
             for row in batch:
@@ -133,12 +135,12 @@ class DuckDBWarehouse(SqlWarehouse):
 
     def execute(self, sql: Sql) -> int:
         with self.lock, _errors():
-            row = self._cursor().execute(sql.text, _bound(sql.text, sql.params)).fetchone()
+            row = self.cursor().execute(sql.text, _bound(sql.text, sql.params)).fetchone()
         return int(row[0]) if row else 0
 
     def transaction(self, statements: list[str], sql: Sql) -> None:
         with self.lock:
-            cur = self._cursor()
+            cur = self.cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
                 files: list[str] = sql.params["files"][1] if "files" in sql.params else []

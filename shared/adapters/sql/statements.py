@@ -73,7 +73,7 @@ LEFT JOIN {n.t("checkpoints")} AS c ON c.wallet_address = t.wallet_address
 WHERE {wanted}
   AND ({d.p("source", "STRING")} IS NULL OR c.source IS NULL OR c.source = {d.p("source", "STRING")})
   AND NOT EXISTS (SELECT 1 FROM {n.t("leases")} AS l
-                  WHERE l.wallet_address = t.wallet_address AND l.lease_until > {d.p("now")}
+                  WHERE LOWER(TRIM(l.wallet_address)) = t.wallet_address AND l.lease_until > {d.p("now")}
                     -- a lease ends when its run completes the wallet
                     AND NOT COALESCE(c.status = 'complete' AND c.run_id = l.run_id, FALSE))
   AND NOT EXISTS ({_parked(n, "t.wallet_address")})
