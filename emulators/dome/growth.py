@@ -9,8 +9,10 @@ Advance k (from 1) adds, as a small stored overlay merged into the seeded rows (
   and two more ordinary wallets drawn per advance (one or two each);
 - late-indexed fills (`late_edges`): "inside_lookback" (the ordinary wallet with the most fills among
   those whose newest is after LOG_INDEX_SINCE, so Dome serves their log indexes) gains
-  two transactions (three fills) OLDER than its newest fill before the advance, N, but within 24 h of
-  it: timestamps in (N - 24 h, N), what a daily sync with a 1-day lookback still sees; and
+  two transactions OLDER than its newest fill before the advance, N, but within 24 h of it (what a
+  daily sync with a 1-day lookback still sees): two fills of one transaction 1-5 h before N, then a
+  taker fill 12-23 h before N, so a later advance's single fill sorts after an earlier advance's
+  two-fill transaction (a cursor inside that transaction must survive rows added behind it); and
   "outside_lookback" (the second of them) gains one fill 3 days (to ten minutes) older than
   its newest, N' - 3 d: a 1-day lookback misses it;
 - the resolution of `catalog.resolution_order[k-1]` (an open market; the whale trades every market),
@@ -206,8 +208,8 @@ def advance(u: Universe, seconds: int) -> AdvanceReport:
     late_fills = {}
     top = newest[inside]
     if top is not None:
-        targets = [top - HOUR - rng.randrange(20 * HOUR) for _ in range(2)]
-        late_fills[inside] = _place(u, k, inside, [(1, True), (2, False)], (top - LATE_WINDOW + 1, top - 1), targets)
+        targets = [top - HOUR - rng.randrange(4 * HOUR), top - 12 * HOUR - rng.randrange(11 * HOUR)]
+        late_fills[inside] = _place(u, k, inside, [(2, False), (1, True)], (top - LATE_WINDOW + 1, top - 1), targets)
     top = newest[outside]
     if top is not None:
         at = top - OUTSIDE_BY
