@@ -1,5 +1,6 @@
 """`python -m emulators.dome --port 8081 --tier dev`: serve the trade API simulator until interrupted:
-Dome at http://HOST:PORT/v1/polymarket/orders, the Polymarket Data API at http://HOST:PORT/v2/trades.
+Dome at http://HOST:PORT/v1/polymarket/orders (and /markets, /events), the Polymarket Data API at
+http://HOST:PORT/v2/trades, Gamma at http://HOST:PORT/gamma/markets/keyset and /gamma/events.
 
 `--export-ground-truth PATH` writes every wallet's rows as JSONL first (in the shape of
 `--export-source`: dome, or polymarket = what `/v2/trades?taker_only=false&start=1` returns);
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     root = f"http://{args.host}:{args.port}"
     print(f"Dome simulator: base URL {root}/v1 (tier {args.tier})", flush=True)
     print(f"Polymarket Data API simulator: base URL {root} (GET /v2/trades)", flush=True)
+    print(f"Gamma simulator: base URL {root}/gamma (GET /markets/keyset, /events)", flush=True)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", lifespan="off")
     return 0
 

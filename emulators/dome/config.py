@@ -18,6 +18,8 @@ Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 TIERS: dict[str, tuple[int, int]] = {"free": (10, 100), "dev": (100, 500), "pro": (300, 3000)}
 # Polymarket's published Data API row for `/trades`: 200 requests per 10 s (polymarket-data-api.md §3).
 DATA_API_PER_10S = 200
+# Gamma's published rows (same table): `/markets` 300 per 10 s, `/events` 500 per 10 s.
+GAMMA_MARKETS_PER_10S, GAMMA_EVENTS_PER_10S = 300, 500
 
 
 class Faults(BaseModel):
@@ -100,6 +102,10 @@ class SimConfig(BaseModel):
     """Initial fault settings, as in `Faults`."""
     data_api_per_10s: int | None = Field(default=DATA_API_PER_10S, ge=1)
     """The per-client window of /v2/trades (requests per 10 s, by client address); None = unlimited."""
+    gamma_markets_per_10s: int | None = Field(default=GAMMA_MARKETS_PER_10S, ge=1)
+    """The per-client window of Gamma's /markets* (requests per 10 s, by client address); None = unlimited."""
+    gamma_events_per_10s: int | None = Field(default=GAMMA_EVENTS_PER_10S, ge=1)
+    """The per-client window of Gamma's /events*; None = unlimited."""
     clock: Callable[[], float] = time.monotonic
     """Monotonic seconds for the rate-limit windows (tests inject a fake)."""
     wall_clock: Callable[[], float] = time.time

@@ -91,6 +91,7 @@ class Segment:
 class Fill:
     wallet: str
     position: int
+    """Its place in the wallet's seeded history (-1 for fills added by advances, see `growth`)."""
     tx_hash: str
     block_number: int
     log_index: int
@@ -107,6 +108,11 @@ class Fill:
     """"maker" (a resting order of this wallet was filled) or "taker" (this wallet's order took)."""
     hashless: bool = False
     """The Data API serves this fill with an empty transaction_hash (Dome still has the hash)."""
+
+    @property
+    def sequence(self) -> int:
+        """Its place within its second: with the timestamp, the total sort key (newest first)."""
+        return self.block_number << 16 | self.log_index
 
     @property
     def token_id(self) -> str:

@@ -1,9 +1,11 @@
 """`GET /polymarket/orders` without the HTTP: parameter checks with Dome's documented error bodies,
 then one page of the universe (dome-api.md §1, §2, §4).
 
-Pages are keyset pages: the cursor names the last row returned and the next page starts right after
-it in the total order, so rows are never skipped or repeated. `has_more` is exact: a wallet with
-exactly `limit` rows answers one page with has_more false and no pagination_key.
+Pages are keyset pages: the cursor names the sort key of the last row returned and the next page
+starts right after it in the total order, so rows are never skipped or repeated, also across an
+advance (rows added since that sort before the key are not in the walk; those after it are).
+`has_more` is exact: a wallet with exactly `limit` rows answers one page with has_more false and no
+pagination_key.
 """
 
 from __future__ import annotations
@@ -125,16 +127,17 @@ class OrderBook:
         window = u.window(q.user, q.start_time, q.end_time)
         begin, skip = window.start + q.offset, q.offset
         if q.pagination_key:
-            begin, skip = self._resume(q.user, q.pagination_key) + 1, 0
+            begin, skip = self._resume(q.user, q.pagination_key), 0
         begin = max(begin, window.start)
         match = self._matcher(q)
+        last_index = begin - 1
         if match is None:
             stop = min(begin + q.limit, window.stop) if begin < window.stop else begin
             fills = list(u.fills(q.user, begin, stop))
-            has_more, total = stop < window.stop, len(window)
+            has_more, total, last_index = stop < window.stop, len(window), stop - 1
         else:
             fills, has_more = [], False
-            for fill in u.fills(q.user, begin, window.stop):
+            for index, fill in enumerate(u.fills(q.user, begin, window.stop), start=begin):
                 if not match(fill):
                     continue
                 if skip:
@@ -144,30 +147,37 @@ class OrderBook:
                     break
                 else:
                     fills.append(fill)
+                    last_index = index
             total = self._total(q, window, match)
         pagination: dict[str, Any] = {"limit": q.limit, "offset": q.offset, "total": total, "has_more": has_more}
         rows = [dome_row(f) for f in fills]
         if has_more:
-            last = rows[-1]
-            pagination["pagination_key"] = cursor.encode(
-                cursor.Cursor(fills[-1].position, last["timestamp"], last["tx_hash"], last["log_index"], total),
-                self.secret,
-            )
+            last, row = fills[-1], rows[-1]
+            key = cursor.Cursor(last_index, last.timestamp, last.tx_hash, row["log_index"], total, last.sequence)
+            pagination["pagination_key"] = cursor.encode(key, self.secret)
         return {"orders": rows, "pagination": pagination}
 
     def _resume(self, wallet: str, key: str) -> int:
-        """The position the key names, after checking it is ours and points at this wallet's row."""
+        """The index right after the row the key names, once checked that the key is ours and that this
+        wallet has that row (same sort key, tx_hash and log_index): keyset, so it survives growth."""
         invalid = _bad("Invalid pagination key", "pagination_key is invalid or corrupted")
         try:
             at = cursor.decode(key, self.secret)
         except cursor.InvalidCursor:
             raise invalid from None
-        if not 0 <= at.position < self.universe.count(wallet):
+        after = self.universe.seek(wallet, at.timestamp, at.sequence)
+        if after == 0:
             raise invalid
-        row = self.universe.row(wallet, at.position)
-        if (row["timestamp"], row["tx_hash"], row["log_index"]) != (at.timestamp, at.tx_hash, at.log_index):
+        fill = self.universe.fill(wallet, after - 1)
+        row = dome_row(fill)
+        if (fill.timestamp, fill.sequence, fill.tx_hash, row["log_index"]) != (
+            at.timestamp,
+            at.sequence,
+            at.tx_hash,
+            at.log_index,
+        ):
             raise invalid
-        return at.position
+        return after
 
     def _matcher(self, q: OrdersQuery) -> Callable[[Fill], bool] | None:
         if q.market_slug:
@@ -180,7 +190,15 @@ class OrderBook:
         return None
 
     def _total(self, q: OrdersQuery, window: range, match: Callable[[Fill], bool]) -> int:
-        key = (q.user, q.market_slug, q.condition_id, q.token_id, window.start, window.stop)
+        key = (
+            q.user,
+            q.market_slug,
+            q.condition_id,
+            q.token_id,
+            window.start,
+            window.stop,
+            len(self.universe.advances),
+        )
         if key not in self._totals:
             self._totals[key] = sum(1 for f in self.universe.fills(q.user or "", window.start, window.stop) if match(f))
             while len(self._totals) > 256:

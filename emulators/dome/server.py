@@ -3,6 +3,9 @@
 with run_simulator(SimConfig(tier="dev", whale_trades=3_000)) as sim:
     requests.get(f"{sim.base_url}/polymarket/orders", params={"user": w}, headers=...)
     requests.get(f"{sim.data_api_url}/v2/trades", params={"user": w, "taker_only": "false", "start": 1})
+    requests.get(f"{sim.base_url}/polymarket/markets", params={"condition_id": ids, "limit": 100}, headers=...)
+    requests.get(f"{sim.gamma_url}/markets/keyset", params={"condition_ids": ids, "closed": "true"})
+    sim.state.advance(86_400)  # a day passes: new and late fills, a market resolves
     sim.state.stats  # what the server saw
 """
 
@@ -47,6 +50,8 @@ class RunningSimulator:
         """What clients use as Dome's base URL (the real one is https://api.domeapi.io/v1)."""
         self.data_api_url = self.root_url
         """What clients use as the Data API's base URL (the real one is https://data-api.polymarket.com)."""
+        self.gamma_url = f"{self.root_url}/gamma"
+        """What clients use as Gamma's base URL (the real one is https://gamma-api.polymarket.com)."""
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask uvicorn to exit and wait for its thread. Idempotent."""

@@ -1,4 +1,4 @@
-"""What one running simulator holds: the universe, the live faults, the limiter, the fault RNG, stats.
+"""What one running simulator holds: the universe, the live faults, the limiters, the fault RNG, stats.
 
 Reached in-process as `app.state.sim` (or `RunningSimulator.state`); everything here runs on the
 server's event loop, and the few writes from a test thread are single attribute assignments.
@@ -8,15 +8,53 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from emulators.dome.config import Faults, SimConfig
+from emulators.dome.dome_markets import MarketIndex
+from emulators.dome.gamma import Gamma
 from emulators.dome.orders import OrderBook
 from emulators.dome.ratelimit import SlidingWindows
 from emulators.dome.trades import TradeFeed
 from emulators.dome.universe import Universe
+
+
+@dataclass
+class MarketStats:
+    """The markets and events endpoints' requests, kept apart from the trade endpoints' (`Stats`)."""
+
+    requests: int = 0
+    rate_limited: int = 0
+    rows_served: int = 0
+    """Markets or events served (embedded markets not counted)."""
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    by_status: dict[int, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+
+    def count_request(self, endpoint: str) -> None:
+        self.requests += 1
+        self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+
+    def count_status(self, status: int) -> None:
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        if status == 429:
+            self.rate_limited += 1
+
+    def count_fault(self, kind: str) -> None:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "rate_limited": self.rate_limited,
+            "rows_served": self.rows_served,
+            "by_endpoint": dict(self.by_endpoint),
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "faults": dict(self.faults),
+        }
 
 
 @dataclass
@@ -33,6 +71,8 @@ class Stats:
     by_endpoint: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     """Fault kind -> times injected."""
+    markets: MarketStats = field(default_factory=MarketStats)
+    """Dome's /markets and /events, Gamma's /markets/keyset and /events (not in the counts above)."""
 
     def count_request(self, wallet: str | None, had_cursor: bool, endpoint: str = "/v1/polymarket/orders") -> None:
         self.requests += 1
@@ -65,6 +105,7 @@ class Stats:
             "by_wallet_cursor": cursors,
             "by_endpoint": dict(self.by_endpoint),
             "faults": dict(self.faults),
+            "markets": self.markets.as_json(),
         }
 
 
@@ -91,6 +132,10 @@ class SimState:
         self.universe = Universe(config.seed, config.size, config.whale_trades)
         self.book = OrderBook(self.universe)
         self.feed = TradeFeed(self.universe)
+        self.market_index = MarketIndex(self.universe.catalog, config.seed)
+        self.gamma = Gamma(self.universe.catalog, config.seed)
+        self.lock = threading.Lock()
+        """Held while a page is computed and while the universe advances (a test thread may advance)."""
         self.faults: Faults = config.faults()
         self.stats = Stats()
         per_second, per_10s = config.windows()
@@ -100,6 +145,10 @@ class SimState:
         self.extra_rng = random.Random(f"{config.fault_seed}|extra")
         per_client = [(config.data_api_per_10s, 10.0)] if config.data_api_per_10s else []
         self.client_limiter = SlidingWindows(per_client, config.clock)
+        gamma = [(config.gamma_markets_per_10s, 10.0)] if config.gamma_markets_per_10s else []
+        self.gamma_markets_limiter = SlidingWindows(gamma, config.clock)
+        gamma = [(config.gamma_events_per_10s, 10.0)] if config.gamma_events_per_10s else []
+        self.gamma_events_limiter = SlidingWindows(gamma, config.clock)
         self._traces = 0
 
     def trace_id(self) -> str:
@@ -115,6 +164,11 @@ class SimState:
 
     def reset_stats(self) -> None:
         self.stats = Stats()
+
+    def advance(self, seconds: int) -> dict[str, Any]:
+        """Move the universe's now forward (see `growth`); returns what changed, as JSON."""
+        with self.lock:
+            return self.universe.advance(seconds).as_json()
 
     def roll(self) -> Roll:
         f, r, x = self.faults, self.rng.random, self.extra_rng.random

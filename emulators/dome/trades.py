@@ -4,8 +4,10 @@ wallet's feed (polymarket-data-api.md §1c, §3; the v2 OpenAPI's shared convent
 The cursor is opaque and signed: base64url JSON of the seek anchor (block timestamp, sequence id), the
 page size and the cosmetic running offset. Like the real one it carries no filters: every page applies
 the request's own filters from the anchor on, so a changed filter re-anchors silently, and a cursor
-sent for another wallet seeks that wallet's feed from the same anchor. A fill's sequence id is its
-place counted from the wallet's oldest fill, so (timestamp, sequence id) descends along the feed.
+sent for another wallet seeks that wallet's feed from the same anchor. A fill's sequence id is
+`Fill.sequence` (block_number << 16 | log_index), so (timestamp, sequence id) descends along the feed
+and stays put when the wallet grows: a cursor taken before an advance continues after it with every
+older row once ("stable across concurrent writes", polymarket-data-api.md §1c).
 
 Deliberate differences: only the `user=` shape is served (without it, or with `event_id`: 501); the
 `condition` and `side` filters narrow a wallet's feed by a scan; `limit` omitted or 0 means 100 (the
@@ -185,7 +187,7 @@ class TradeFeed:
         if q.cursor is not None:  # the cursor's page size wins over `limit`
             anchor = self._decode(q.cursor)
             size, offset = anchor.size, anchor.offset
-            begin = max(begin, self._seek(q.user, anchor.timestamp, anchor.sequence))
+            begin = max(begin, u.seek(q.user, anchor.timestamp, anchor.sequence))
         take = max(1, size // 2) if short else size
         fills: list[Fill] = []
         has_more = False
@@ -199,26 +201,12 @@ class TradeFeed:
         next_cursor = None
         if has_more:
             last = fills[-1]
-            sequence = u.count(q.user) - 1 - last.position
-            next_cursor = self._encode(Anchor(last.timestamp, sequence, size, offset + len(fills)))
+            next_cursor = self._encode(Anchor(last.timestamp, last.sequence, size, offset + len(fills)))
         who = profile(u.seed, q.user)
         return {
             "data": [trade_row(f, who) for f in fills],
             "pagination": {"limit": size, "offset": offset, "has_more": has_more, "next_cursor": next_cursor},
         }
-
-    def _seek(self, wallet: str, timestamp: int, sequence: int) -> int:
-        """The first position strictly after the anchor in (timestamp, sequence id) descending order."""
-        n = self.universe.count(wallet)
-        lo, hi = 0, n
-        while lo < hi:
-            mid = (lo + hi) // 2
-            ts = self.universe.timestamp(wallet, mid)
-            if ts < timestamp or (ts == timestamp and n - 1 - mid < sequence):
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo
 
     def _sign(self, payload: dict[str, Any]) -> str:
         text = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
