@@ -96,7 +96,7 @@ class Timeline:
     """Every second: requests sent, tasks and files pending on the bus, wallets merged, CPU seconds."""
 
     def __init__(self, runner: Any, every: float = 1.0) -> None:
-        from shared.ports.publisher import FILES, WALLETS
+        from shared.ports.publisher import Topic
 
         self.rows: list[tuple[float, int, int, int, int, float]] = []
         self.threads: dict[int, tuple[str, float]] = {}  # native thread id -> (group, CPU seconds)
@@ -110,8 +110,8 @@ class Timeline:
                     (
                         time.monotonic() - started,
                         runner.source.stats.requests,
-                        runner.bus.pending(WALLETS),
-                        runner.bus.pending(FILES),
+                        runner.bus.pending(Topic.WALLETS),
+                        runner.bus.pending(Topic.FILES),
                         runner.progress.wallets_completed,
                         cpu_seconds(),
                     )
@@ -156,22 +156,26 @@ def cpu_seconds() -> float:
 
 
 def run_case(args: argparse.Namespace) -> int:
-    from shared.cli import build_runner, execute_run, new_run_id
+    from emulators.truth import verify_dome
+    from shared import bootstrap
+    from shared.cli.run import execute, new_run_id, run_config
+    from shared.embedded.runner import EmbeddedRunner
     from shared.embedded.wallets_file import import_wallets
     from shared.settings import Settings
-    from emulators.truth import verify_dome
 
     directory = Path(args.dir)
     pages = {"fetch_max_pages": args.part_pages} if args.part_pages else {}
     settings = Settings(dome_api_base_url=args.base_url, dome_api_key=args.api_key, dome_tier="dev", **pages)
-    runner = build_runner(settings, directory / f"{args.case}.duckdb", args.workers, new_run_id())
+    deps = bootstrap.embedded(settings, db=directory / f"{args.case}.duckdb")
+    deps.warehouse.create_schema()
+    config = run_config(settings, new_run_id(), args.workers)
     overrides = {"max_in_flight": args.in_flight, "flush_files": args.flush_files}
-    runner.config = dataclasses.replace(runner.config, **{k: v for k, v in overrides.items() if v})
+    runner = EmbeddedRunner(dataclasses.replace(config, **{k: v for k, v in overrides.items() if v}), deps)
     import_wallets(directory / f"{args.case}-wallets.txt", runner.warehouse, runner.dead_letters)
     probe = Probe(runner)
     rss_start, cpu_start = peak_rss_mb(), cpu_seconds()
     started, timeline = time.monotonic(), Timeline(runner)
-    code = execute_run(runner, quiet=True)
+    code = execute(runner, quiet=True)
     elapsed = time.monotonic() - started
     rows, cpu_by_thread = timeline.stop()
     rss_peak, cpu = peak_rss_mb(), cpu_seconds() - cpu_start  # before the check, which holds the ground truth

@@ -9,7 +9,7 @@
         os.environ.update(stack.env())
         store = GcsObjectStore(stack.storage_client(), "bucket")
 
-bqemulator needs three things on a machine without internet (reference/local-emulators.md):
+bqemulator needs three things on a machine without internet (docs/design.md, "Facts"):
 DuckDB's spatial and avro extensions in DuckDB's extension folder (copied here from their wheels,
 `install_duckdb_extensions`), numpy, and testcontainers (its pytest plugin imports it) — the last
 two are dev dependencies.

@@ -1,5 +1,5 @@
 """`backfill probe`: page one wallet and count what the API returns, to settle the Data API's open
-questions (shared/reference/polymarket-data-api.md) for one's own wallets in a minute.
+questions (docs/design.md ("Facts")) for one's own wallets in a minute.
 
 Counts, not rows: pages, rows, rows per transaction, identical fills (same fingerprint) inside one
 transaction, rows without a transaction hash, combo rows, the time span, and what the throttle did.

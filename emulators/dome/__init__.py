@@ -1,10 +1,10 @@
 """A faithful simulator of the trade and market APIs, for tests, the demo and benchmarks, all served from
 one seeded universe of wallets and markets covering every edge, on one port:
 
-- Dome's trade history, `GET /v1/polymarket/orders` (reference/dome-api.md): the documented
+- Dome's trade history, `GET /v1/polymarket/orders` (docs/design.md, "Facts"): the documented
   parameters, errors and `pagination_key` cursor, both per-key rate-limit windows;
 - Dome's `GET /v1/polymarket/markets` and `/events` (dome-api.md §5), on the same key budget;
-- Polymarket's Data API v2, `GET /v2/trades` (reference/polymarket-data-api.md): the `{data,
+- Polymarket's Data API v2, `GET /v2/trades` (docs/design.md, "Facts"): the `{data,
   pagination}` envelope, snake_case rows in shares, the signed `next_cursor`, `taker_only` defaulting
   to true, the 3-year default window, the size filter's 0.01 default, the per-client 200 per 10 s
   window, v2 error bodies and `x-trace-id`;

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
-# Dome's published tiers (reference/dome-api.md §4): (per second, per 10 s); both windows apply.
+# Dome's published tiers (docs/design.md, "Facts"): (per second, per 10 s); both windows apply.
 TIERS: dict[str, tuple[int, int]] = {"free": (10, 100), "dev": (100, 500), "pro": (300, 3000)}
 # Polymarket's published Data API row for `/trades`: 200 requests per 10 s (polymarket-data-api.md §3).
 DATA_API_PER_10S = 200

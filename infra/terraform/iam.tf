@@ -11,18 +11,14 @@ locals {
     fetcher-publishes-files        = { topic = local.consumed_topic["loader"], member = local.fetcher }
     fetcher-publishes-tasks        = { topic = local.consumed_topic["fetcher"], member = local.fetcher }
     fetcher-publishes-dead-wallets = { topic = local.dead_letter_topic["fetcher"], member = local.fetcher }
-    # dispatcher: one task per wallet, invalid addresses parked as dead letters, and replays, which
-    # put a dead letter back on the topic it came from (wallets or files)
-    dispatcher-publishes-tasks        = { topic = local.consumed_topic["fetcher"], member = local.dispatcher }
-    dispatcher-publishes-dead-wallets = { topic = local.dead_letter_topic["fetcher"], member = local.dispatcher }
-    dispatcher-replays-files          = { topic = local.consumed_topic["loader"], member = local.dispatcher }
+    # dispatcher: one task per wallet, and replays, which put a dead letter back on the topic it came
+    # from (wallets or files); it parks invalid addresses in its dead-letter table, not on a topic
+    dispatcher-publishes-tasks = { topic = local.consumed_topic["fetcher"], member = local.dispatcher }
+    dispatcher-replays-files   = { topic = local.consumed_topic["loader"], member = local.dispatcher }
   }
 
-  # The dispatcher pulls (replay) and counts (status) the dead letters of every push subscription.
-  dead_letter_readers = merge(
-    { for name, pull in local.dead_letter_pull : "${pull}-subscriber" => { subscription = pull, role = "roles/pubsub.subscriber" } },
-    { for name, pull in local.dead_letter_pull : "${pull}-viewer" => { subscription = pull, role = "roles/pubsub.viewer" } },
-  )
+  # The dispatcher pulls the dead letters of every push subscription into its dead-letter table.
+  dead_letter_readers = { for name, pull in local.dead_letter_pull : "${pull}-subscriber" => { subscription = pull, role = "roles/pubsub.subscriber" } }
 
   bucket_grants = {
     # create-only writes (ifGenerationMatch=0) and reading back; never overwrite or delete
@@ -38,7 +34,7 @@ locals {
   }
 
   # The dispatcher reads the wallets and the checkpoints (read-only: it runs no DML on tables the
-  # loader merges into, DESIGN rule 9) and writes only the leases table.
+  # loader merges into, design rule 9) and writes only the leases table.
   traders_parts = split(".", local.traders_table)
   dispatcher_read_datasets = {
     for ref in distinct(["${var.project}.${local.dataset}", "${local.traders_parts[0]}.${local.traders_parts[1]}"]) :

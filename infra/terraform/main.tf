@@ -1,4 +1,4 @@
-# The wallet-trade backfill on Google Cloud (DESIGN.md "Shape"):
+# The wallet-trade backfill on Google Cloud (docs/design.md, "Shape"):
 #   Scheduler -> dispatcher -> topic wallets -push-> fetcher -> GCS parts -> topic files -push-> loader -> BigQuery
 # storage.tf, bigquery.tf, iam.tf and scheduler.tf hold the rest.
 
@@ -43,7 +43,7 @@ locals {
     for name in ["dispatcher", "fetcher", "loader"] : name => coalesce(lookup(var.images, name, null), "${local.image_repository}/${name}:${var.image_tag}")
   }
 
-  # The key's limits hold across the whole fetcher fleet (DESIGN rule 10). Each instance throttles to
+  # The key's limits hold across the whole fetcher fleet (design rule 10). Each instance throttles to
   # floor(limit / max_instances) in both windows, so max_instances x share <= limit even when Cloud Run
   # runs every instance; the client's 429 back-off covers Cloud Run's brief overshoot of max instances.
   dome_tier               = lookup(var.dome_tier_limits, var.dome_tier, { per_second = 0, per_10s = 0 })
@@ -271,7 +271,7 @@ module "loader" {
   image          = local.images["loader"]
   memory         = "1Gi"
   # One writer per table: BigQuery runs 2 (+20 queued) mutating DML per table and cancels a transaction
-  # that races another on the same table (reference/gcp-limits-and-anchors.md §1.4), so one instance,
+  # that races another on the same table (docs/design.md, "Facts"), so one instance,
   # which serialises its batches; its concurrency lets one batch gather many pushes.
   max_instances   = 1
   concurrency     = var.loader_concurrency

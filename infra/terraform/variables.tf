@@ -152,7 +152,7 @@ variable "dome_tier_limits" {
     per_second = number
     per_10s    = number
   }))
-  description = "Requests the key may send per 1 s and per 10 s window, both enforced (Dome's published tiers; reference/dome-api.md). The whole fetcher fleet shares them."
+  description = "Requests the key may send per 1 s and per 10 s window, both enforced (Dome's published tiers, docs/design.md). The whole fetcher fleet shares them."
   default = {
     free = { per_second = 10, per_10s = 100 }
     dev  = { per_second = 100, per_10s = 500 }

@@ -2,7 +2,7 @@
 
 Each request waits for the batch that holds its file: 204 once that batch committed, an error if it
 failed. A batch flushes at `max_files` or `max_wait` seconds after its first file, whichever is first.
-Only this loop calls the warehouse, so MERGEs into a table never overlap (DESIGN rule 9).
+Only this loop calls the warehouse, so MERGEs into a table never overlap (design rule 9).
 """
 
 from __future__ import annotations

@@ -48,6 +48,14 @@ class Target:
     bigquery: BigQueryTarget | None
 
     @property
+    def parts(self) -> Path | None:
+        """Where part files go when they are not in a bucket: beside the DuckDB file, or for BigQuery
+        without --bucket a local folder the load jobs upload from."""
+        if self.bigquery is not None and not self.bigquery.bucket:
+            return Path(f"backfill-parts-{self.bigquery.dataset}")
+        return None
+
+    @property
     def log_path(self) -> Path:
         if self.db is not None:
             return self.db.with_suffix(".log")
@@ -125,6 +133,7 @@ def open_deps(settings: Settings, where: Target, mode: Mode) -> EmbeddedDeps:
             settings,
             db=where.db,
             bigquery=where.bigquery,
+            parts=where.parts,
             read_only=mode is Mode.READ,
             must_exist=mode is not Mode.CREATE,
         )

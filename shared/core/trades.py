@@ -1,4 +1,4 @@
-"""The canonical trade row (one fill of one wallet) and its natural key (DESIGN rule 1).
+"""The canonical trade row (one fill of one wallet) and its natural key (design rule 1).
 
 Every source maps its rows to this shape; the part files hold exactly the columns of
 `shared.core.tables.TRADE_ROW` (one JSON object per line), the list both warehouses are built from.

@@ -1,6 +1,6 @@
 """The loader killed with SIGKILL while a batch is open and again while one is being committed, then
 every FileReady delivered a second time: BigQuery still holds each trade exactly once, none missing,
-and every wallet is complete (DESIGN rules 1-5 across real processes and real redelivery)."""
+and every wallet is complete (design rules 1-5 across real processes and real redelivery)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Google adapters turn client failures into the taxonomy (DESIGN rule 8), checked against an
+"""The Google adapters turn client failures into the taxonomy (design rule 8), checked against an
 endpoint that answers like a Google API having a bad day: no emulator, no mocks."""
 
 from datetime import UTC, datetime

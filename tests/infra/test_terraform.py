@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "infra" / "terraform"
 MODULES = TF / "modules"
 RESOURCES_YAML = REPO / "infra" / "resources.yaml"
-TIERS = {"free": (10, 100), "dev": (100, 500), "pro": (300, 3000)}  # DESIGN rule 10: per 1 s, per 10 s
+TIERS = {"free": (10, 100), "dev": (100, 500), "pro": (300, 3000)}  # design rule 10: per 1 s, per 10 s
 FETCH_BUDGET_MARGIN = 30
 
 
@@ -317,14 +317,12 @@ def test_each_service_account_gets_only_what_it_needs(plan):
         ("loader", "roles/bigquery.dataEditor", staging),
         ("loader", "roles/bigquery.jobUser", "test-project"),
         ("dispatcher", "roles/pubsub.publisher", "wallets"),
-        ("dispatcher", "roles/pubsub.publisher", "wallets-dead-letter"),  # parks invalid wallets
         ("dispatcher", "roles/pubsub.publisher", "files"),  # replays FileReady dead letters
-        ("dispatcher", "roles/pubsub.subscriber", "wallets-dead-letter-pull"),
-        ("dispatcher", "roles/pubsub.viewer", "wallets-dead-letter-pull"),
+        ("dispatcher", "roles/pubsub.subscriber", "wallets-dead-letter-pull"),  # collects letters into its table
         ("dispatcher", "roles/pubsub.subscriber", "files-dead-letter-pull"),
-        ("dispatcher", "roles/pubsub.viewer", "files-dead-letter-pull"),
         ("dispatcher", "roles/bigquery.dataViewer", "polymarket"),
         ("dispatcher", "roles/bigquery.dataEditor", "google_bigquery_table.tables[leases].table_id"),
+        ("dispatcher", "roles/bigquery.dataEditor", "google_bigquery_table.tables[dead_letters].table_id"),
         ("dispatcher", "roles/bigquery.jobUser", "test-project"),
     }
 
@@ -380,7 +378,9 @@ def test_terraform_creates_every_table_of_the_spec_with_its_partitioning(plan):
         made = tables[spec.name]
         assert json.loads(made.get("schema")) == terraform_schema(spec)
         assert made.get("clustering") == (list(spec.clustering) or None)
-        assert [p.get("field") for p in made.blocks("time_partitioning")] == ([spec.partition] if spec.partition else [])
+        assert [p.get("field") for p in made.blocks("time_partitioning")] == (
+            [spec.partition] if spec.partition else []
+        )
 
 
 # --- House rules -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""DESIGN rule 3: complete only when the loaded parts chain from the start to a final part."""
+"""design rule 3: complete only when the loaded parts chain from the start to a final part."""
 
 from shared.core.chain import chain_state
 from shared.ports.warehouse import Segment

@@ -1,4 +1,4 @@
-"""DESIGN rule 10: both windows of the key hold, measured on an injected clock."""
+"""design rule 10: both windows of the key hold, measured on an injected clock."""
 
 import threading
 

@@ -1,4 +1,4 @@
-"""DESIGN rule 1: the natural key separates every real fill and nothing else."""
+"""design rule 1: the natural key separates every real fill and nothing else."""
 
 from shared.core.trades import dome_trade_key
 from tests.fakes import dome_raw

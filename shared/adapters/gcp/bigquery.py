@@ -16,11 +16,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlparse
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
@@ -216,9 +220,11 @@ class BigQueryWarehouse(SqlWarehouse):
     def staged_batch(
         self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
     ) -> Iterator[tuple[st.Batch, Sql]]:
-        for uri in uris:
-            if not uri.startswith("gs://"):
-                raise PermanentError(f"BigQuery loads part files from gs://, not {uri}", uri=uri)
+        schemes = {urlparse(u).scheme for u in uris}
+        if not schemes <= {"gs"} and schemes != {"file"}:
+            raise PermanentError(
+                f"BigQuery loads part files from gs:// (or local files, all of a batch): {uris[0]}", uri=uris[0]
+            )
         rows_table = self._rows_table(uris) if uris else None
         meta = self.names.d.q(f"{self.project}.{self.staging_dataset}.batch_{uuid.uuid4().hex[:16]}")
         try:
@@ -284,6 +290,24 @@ class BigQueryWarehouse(SqlWarehouse):
             job.result(timeout=self.job_timeout, retry=self.retry)
 
     def _start_load(self, uris: list[str], table: str, config: bigquery.LoadJobConfig, job_id: str) -> Any:
+        if uris[0].startswith("file://"):  # `backfill run --warehouse bigquery` without a bucket: upload them
+            paths = [Path(unquote(urlparse(u).path)) for u in uris]
+            missing = [str(p) for p in paths if not p.is_file()]
+            if missing:
+                raise PermanentError(f"part file is missing: {missing[0]}", uri=uris[paths.index(Path(missing[0]))])
+            with tempfile.TemporaryFile() as stream:  # one upload per batch: the files concatenated on disk
+                for path in paths:
+                    with path.open("rb") as part:
+                        shutil.copyfileobj(part, stream)
+                stream.seek(0)
+                return self.client.load_table_from_file(
+                    stream,
+                    table.strip("`"),
+                    job_config=config,
+                    job_id=job_id,
+                    location=self.location,
+                    timeout=self.request_timeout,
+                )
         return self.client.load_table_from_uri(
             uris,
             table.strip("`"),

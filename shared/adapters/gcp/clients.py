@@ -2,7 +2,7 @@
 
 The clients' defaults retry for up to 600 s (and an emulator's 500 makes them do exactly that), far
 past a push's ack deadline; the adapters pass these bounded policies instead and let Pub/Sub's
-redelivery be the long retry (DESIGN rule 8).
+redelivery be the long retry (design rule 8).
 """
 
 from __future__ import annotations

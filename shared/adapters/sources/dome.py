@@ -1,6 +1,6 @@
 """The Dome trade-history source: GET {base}/polymarket/orders?user=W&limit=1000, paged by pagination_key.
 
-Reference: shared/reference/dome-api.md. Rows are validated page by page (shape, required fields,
+Reference: docs/design.md ("Facts"). Rows are validated page by page (shape, required fields,
 `user` equals the queried wallet — mismatches are counted and logged, and kept: they are what the API
 returned for that wallet) and mapped to the canonical row with the Dome natural key.
 """

@@ -21,7 +21,7 @@ class Window:
     seconds: float
 
 
-# Dome's published tiers (reference/dome-api.md §4): both windows apply.
+# Dome's published tiers (docs/design.md, "Facts"): both windows apply.
 TIERS: dict[str, tuple[Window, ...]] = {
     "free": (Window(10, 1.0), Window(100, 10.0)),
     "dev": (Window(100, 1.0), Window(500, 10.0)),

@@ -1,6 +1,6 @@
 """Polymarket's Data API v2 as a trade source: GET {base}/v2/trades?user=W&taker_only=false&start=1&limit=1000,
 following pagination.next_cursor until null with identical filters on every page (a changed filter
-silently re-anchors the walk). Reference: shared/reference/polymarket-data-api.md.
+silently re-anchors the walk). Reference: docs/design.md ("Facts").
 
 This API exposes no row id and one transaction can hold identical-looking fills of one wallet, so the
 key is a fingerprint of (wallet, transaction_hash, token_id, side, size, price, timestamp) plus the
