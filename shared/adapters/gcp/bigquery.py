@@ -13,30 +13,30 @@ script without parameters. Identifiers are the only thing formatted into SQL, an
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
-from google.cloud.bigquery import ArrayQueryParameter, ScalarQueryParameter, StructQueryParameter
+from google.cloud.bigquery import ScalarQueryParameter
 
-from shared.adapters.gcp.clients import reasons, translate
+from shared.adapters.gcp.bigquery_jobs import PRUNE, ErrorMap, load_job_id, prune_bounds, query_parameter
 from shared.adapters.gcp.schema import ROW_SCHEMA, bigquery_table, schema
+from shared.adapters.sql import loadpath as lp
 from shared.adapters.sql import statements as st
-from shared.adapters.sql.dialect import BIGQUERY, ParamType, Sql, Struct
+from shared.adapters.sql.dialect import BIGQUERY, Sql, Struct
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.chain import Segment
-from shared.core.errors import PermanentError, PipelineError, SchemaMismatch, TransientError, WarehouseUnavailable
+from shared.core.errors import PermanentError, SchemaMismatch, WarehouseUnavailable
 from shared.core.tables import TABLES
 from shared.ports.warehouse import CheckpointUpdate
 
@@ -45,56 +45,6 @@ log = logging.getLogger(__name__)
 STAGING_EXPIRATION_MS = 24 * 3600 * 1000  # a safety net: staging tables are dropped after each batch
 _PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]{0,127}$")  # validated: identifiers are formatted into SQL
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
-# How far a fill's timestamp may move between two reads of the same key and still be matched. Keys with
-# a timestamp in them (Dome fingerprints, Polymarket) cannot move at all; a Dome (tx_hash, log_index) is
-# one on-chain log, whose block time moves only if a reorg re-mines the transaction (seconds or minutes).
-PRUNE_MARGIN_DAYS = 7
-
-
-def load_job_id(uris: Iterable[str]) -> str:
-    """The load job of a set of part files: the same files, in any order, give the same id."""
-    return "load_" + hashlib.sha256("\n".join(sorted(uris)).encode()).hexdigest()[:32]
-
-
-def query_parameter(name: str | None, type_: ParamType, value: Any) -> Any:
-    """One typed BigQuery parameter from the SQL base's (type, value)."""
-    if isinstance(type_, Struct):
-        rows = [
-            StructQueryParameter(None, *(query_parameter(f.name, f.type, row[f.name]) for f in type_.fields))
-            for row in value
-        ]
-        return ArrayQueryParameter(name, "STRUCT", rows)
-    if type_.startswith("ARRAY<"):
-        return ArrayQueryParameter(name, type_[len("ARRAY<") : -1], list(value))
-    return ScalarQueryParameter(name, type_, value)
-
-
-def _prune_bounds(rows_table: str) -> str:
-    """Script variables for the trades MERGE: the batch's timestamp range (widened by the margin) and its
-    wallets. BigQuery prunes partitions only on constant filters of the partitioning column
-    (cloud.google.com/bigquery/docs/querying-partitioned-tables); a join condition such as
-    `t.timestamp = s.timestamp` is not one, a script variable set before the MERGE is. A batch with a NULL
-    timestamp (no source writes one: both require an integer) prunes no partition."""
-    unbounded = "COUNTIF(r.`timestamp` IS NULL) > 0"
-    return f"""DECLARE prune_from TIMESTAMP;
-DECLARE prune_to TIMESTAMP;
-DECLARE batch_wallets ARRAY<STRING>;
-SET prune_from = (
-  SELECT IF({unbounded}, TIMESTAMP '0001-01-01 00:00:00+00',
-            TIMESTAMP_SUB(MIN(r.`timestamp`), INTERVAL {PRUNE_MARGIN_DAYS} DAY))
-  FROM {rows_table} AS r);
-SET prune_to = (
-  SELECT IF({unbounded}, TIMESTAMP '9999-12-31 23:59:59.999999+00',
-            TIMESTAMP_ADD(MAX(r.`timestamp`), INTERVAL {PRUNE_MARGIN_DAYS} DAY))
-  FROM {rows_table} AS r);
-SET batch_wallets = (SELECT ARRAY_AGG(DISTINCT r.wallet_address) FROM {rows_table} AS r);"""
-
-
-# The ON condition that uses them: the target scan reads the batch's months and wallets, not the whole
-# table; rows with a NULL timestamp stay matchable (their partition is read too).
-_PRUNE = """
-  AND t.wallet_address IN UNNEST(batch_wallets)
-  AND (t.`timestamp` BETWEEN prune_from AND prune_to OR t.`timestamp` IS NULL)"""
 
 
 class BigQueryWarehouse(SqlWarehouse):
@@ -219,7 +169,7 @@ class BigQueryWarehouse(SqlWarehouse):
     @contextmanager
     def staged_batch(
         self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
-    ) -> Iterator[tuple[st.Batch, Sql]]:
+    ) -> Iterator[tuple[lp.Batch, Sql]]:
         schemes = {urlparse(u).scheme for u in uris}
         if not schemes <= {"gs"} and schemes != {"file"}:
             raise PermanentError(
@@ -232,14 +182,14 @@ class BigQueryWarehouse(SqlWarehouse):
                 self._load_rows(uris)
             self._stage_meta(meta, segments, checkpoints, now)
             yield (
-                st.Batch(
+                lp.Batch(
                     rows=f"{rows_table} AS r CROSS JOIN {meta} AS m",
                     parts=f"{meta} AS {{m}} CROSS JOIN UNNEST({{m}}.parts) AS {{a}}",
                     checkpoints=f"{meta} AS {{m}} CROSS JOIN UNNEST({{m}}.checkpoints) AS {{a}}",
                     now="{m}.now",
-                    prune=_PRUNE,
+                    prune=PRUNE,
                 ),
-                Sql(_prune_bounds(rows_table) if rows_table else ""),
+                Sql(prune_bounds(rows_table) if rows_table else ""),
             )
         finally:
             for table in (rows_table, meta):
@@ -255,10 +205,10 @@ class BigQueryWarehouse(SqlWarehouse):
         params = [ScalarQueryParameter("now", "TIMESTAMP", now)]
         if segments:
             columns.append("@parts AS parts")
-            params.append(query_parameter("parts", Struct(st.PART_FIELDS), st.part_rows(segments)))
+            params.append(query_parameter("parts", Struct(lp.PART_FIELDS), lp.part_rows(segments)))
         if checkpoints:
             columns.append("@checkpoints AS checkpoints")
-            params.append(query_parameter("checkpoints", Struct(st.CHECKPOINT_FIELDS), st.checkpoint_rows(checkpoints)))
+            params.append(query_parameter("checkpoints", Struct(lp.CHECKPOINT_FIELDS), lp.checkpoint_rows(checkpoints)))
         self._run(f"CREATE OR REPLACE TABLE {meta} AS SELECT {', '.join(columns)}", params, doing="stage the batch")
 
     # -- internals -----------------------------------------------------------------------------------------
@@ -358,35 +308,5 @@ class BigQueryWarehouse(SqlWarehouse):
             rows = job.result(page_size=self.page_size, timeout=self.job_timeout, retry=self.retry, job_retry=None)
             yield from rows
 
-    def _errors(self, doing: str, uris: list[str] | None = None) -> _ErrorMap:
-        return _ErrorMap(doing, uris or [])
-
-
-class _ErrorMap:
-    """Map client failures to the taxonomy: a part file BigQuery cannot read is permanent (for that
-    file), 5xx/timeouts transient, auth and anything else about the warehouse systemic."""
-
-    def __init__(self, doing: str, uris: list[str]) -> None:
-        self.doing = doing
-        self.uris = uris
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        if exc is None or isinstance(exc, PipelineError) or not isinstance(exc, Exception):
-            return False
-        mapped = translate(exc, self.doing, WarehouseUnavailable) or self._about_input(exc)
-        raise mapped from exc
-
-    def _about_input(self, exc: Exception) -> PipelineError:
-        what = f"{self.doing}: {type(exc).__name__}: {exc}"
-        if not isinstance(exc, gexc.GoogleAPICallError):
-            return TransientError(what)
-        text = " ".join([str(exc), *(str(e) for e in (getattr(exc, "errors", None) or []))])
-        if "concurrent update" in text or reasons(exc) & {"jobRateLimitExceeded", "rateLimitExceeded"}:
-            return TransientError(what)  # a transaction cancelled by a concurrent one: retry
-        named = [u for u in self.uris if u in text]
-        if self.uris and (named or (reasons(exc) & {"invalid", "notFound"} and "reading data" in text)):
-            return PermanentError(f"part file cannot be loaded: {exc}", uri=", ".join(named or self.uris))
-        return WarehouseUnavailable(what)
+    def _errors(self, doing: str, uris: list[str] | None = None) -> ErrorMap:
+        return ErrorMap(doing, uris or [])

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
+from shared.adapters.sql import loadpath as lp
 from shared.adapters.sql import statements as st
 from shared.adapters.sql.dialect import DUCKDB, Sql, Struct
 from shared.adapters.sql.warehouse import SqlWarehouse
@@ -155,22 +156,22 @@ class DuckDBWarehouse(SqlWarehouse):
     @contextmanager
     def staged_batch(
         self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
-    ) -> Iterator[tuple[st.Batch, Sql]]:
+    ) -> Iterator[tuple[lp.Batch, Sql]]:
         paths = [_path(u) for u in uris]
         for path, uri in zip(paths, uris, strict=True):
             if not Path(path).is_file():
                 raise PermanentError(f"part file is missing: {path}", uri=uri)
         d = self.d
-        batch = st.Batch(
+        batch = lp.Batch(
             rows=f"read_json($files, format = 'newline_delimited', columns = {_READ_COLUMNS}) AS r",
-            parts=d.unnest("parts", "{a}", Struct(st.PART_FIELDS)),
-            checkpoints=d.unnest("checkpoints", "{a}", Struct(st.CHECKPOINT_FIELDS)),
+            parts=d.unnest("parts", "{a}", Struct(lp.PART_FIELDS)),
+            checkpoints=d.unnest("checkpoints", "{a}", Struct(lp.CHECKPOINT_FIELDS)),
             now=d.p("now", "TIMESTAMP"),
         )
         params: dict[str, tuple[Any, Any]] = {
             "files": ("ARRAY<STRING>", paths),
-            "parts": (Struct(st.PART_FIELDS), st.part_rows(segments)),
-            "checkpoints": (Struct(st.CHECKPOINT_FIELDS), st.checkpoint_rows(checkpoints)),
+            "parts": (Struct(lp.PART_FIELDS), lp.part_rows(segments)),
+            "checkpoints": (Struct(lp.CHECKPOINT_FIELDS), lp.checkpoint_rows(checkpoints)),
             "now": ("TIMESTAMP", now),
         }
         yield batch, Sql("", params)

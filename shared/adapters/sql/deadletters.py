@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from shared.adapters.sql import statements as st
+from shared.adapters.sql import letters as lt
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.messages import DeadLetter
 from shared.ports.clock import Clock
@@ -36,23 +36,23 @@ class SqlDeadLetters:
             "failed_at": self.clock.now(),
             "replayed_at": None,
         }
-        self.warehouse.execute(st.put_dead_letter(self.warehouse.names, row))
+        self.warehouse.execute(lt.put_dead_letter(self.warehouse.names, row))
 
     def pending(self, limit: int, error_class: str | None = None, wallet: str | None = None) -> list[DeadLetter]:
         return [s.letter for s in self._read(True, limit, error_class, wallet)]
 
     def mark_replayed(self, letters: list[DeadLetter]) -> None:
         if letters:
-            self.warehouse.execute(st.mark_replayed(self.warehouse.names, [x.id for x in letters], self.clock.now()))
+            self.warehouse.execute(lt.mark_replayed(self.warehouse.names, [x.id for x in letters], self.clock.now()))
 
     def depth(self) -> int:
-        return int(next(iter(self.warehouse.query(st.letter_depth(self.warehouse.names))))["n"])
+        return int(next(iter(self.warehouse.query(lt.letter_depth(self.warehouse.names))))["n"])
 
     def all(self) -> list[StoredLetter]:
         return self._read(False, ALL, None, None)
 
     def _read(self, pending: bool, limit: int, error_class: str | None, wallet: str | None) -> list[StoredLetter]:
-        sql = st.letters(
+        sql = lt.letters(
             self.warehouse.names, pending_only=pending, limit=limit, error_class=error_class, wallet=wallet
         )
         return [

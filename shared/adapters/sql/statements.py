@@ -6,22 +6,16 @@ explicit column lists in every INSERT (bqemulator rejects `INSERT ROW`), `WHERE 
 (BigQuery requires a WHERE, GROUP BY or HAVING next to it), struct fields read by name (bqemulator
 does not expand `SELECT *` of a struct), `MERGE INTO` (DuckDB requires the INTO, BigQuery allows it).
 
-The load path's three relations — the batch's rows, its part records, its checkpoint updates — come
-from the adapter (`Batch`): DuckDB reads the part files and parameters directly; BigQuery reads the
-staging tables its load job and one CTAS filled (a script cannot bind parameters on bqemulator).
+The load path's statements are in loadpath.py, the dead-letter table's in letters.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from shared.adapters.sql.dialect import Dialect, Sql, Struct
-from shared.core.chain import Segment
-from shared.core.tables import CHECKPOINT_PARTS, CHECKPOINTS, DEAD_LETTERS, Column
-from shared.core.trades import COLUMN_NAMES
-from shared.ports.warehouse import CheckpointUpdate
+from shared.core.tables import Column
 
 
 @dataclass(frozen=True)
@@ -181,157 +175,3 @@ def count_trades(n: Names, wallets: list[str]) -> Sql:
         f"SELECT COUNT(*) AS n FROM {n.t('trades')} WHERE {d.in_array('wallet_address', 'wallets')}",
         {"wallets": ("ARRAY<STRING>", wallets)},
     )
-
-
-# -- the load path --------------------------------------------------------------------------------------
-
-PART_FIELDS = tuple(CHECKPOINT_PARTS.column(c) for c in CHECKPOINT_PARTS.names if c != "loaded_at")
-CHECKPOINT_FIELDS = (
-    *(CHECKPOINTS.column(c) for c in ("wallet_address", "run_id", "source", "status", "parts_loaded", "final_part")),
-    Column("round", "INT64"),
-)
-
-
-@dataclass(frozen=True)
-class Batch:
-    """The batch's relations, as FROM clauses the adapter provides. `{a}` is the alias its rows go by,
-    `{m}` a name the relation may give a helper table; `now` is the batch's clock in that scope."""
-
-    rows: str  # aliased r: one canonical row per line of the batch's part files
-    parts: str  # aliased {a}: structs of PART_FIELDS
-    checkpoints: str  # aliased {a}: structs of CHECKPOINT_FIELDS
-    now: str
-    prune: str = ""  # extra ON condition that lets BigQuery prune the target's partitions
-
-
-def merge_trades(n: Names, b: Batch) -> str:
-    """Insert the batch's new rows (deduplicated on the key), never a second copy of a stored one."""
-    d = n.d
-    return f"""MERGE INTO {n.t("trades")} AS t
-USING (
-  SELECT {d.columns(COLUMN_NAMES, "r")}, {b.now.format(m="m")} AS ingested_at
-  FROM {b.rows}
-  WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY r.wallet_address, r.trade_key ORDER BY r.run_id) = 1
-) AS s
-ON t.wallet_address = s.wallet_address AND t.trade_key = s.trade_key{b.prune}
-WHEN NOT MATCHED THEN INSERT ({d.columns(COLUMN_NAMES)}, ingested_at)
-VALUES ({d.columns(COLUMN_NAMES, "s")}, s.ingested_at);"""
-
-
-def merge_parts(n: Names, b: Batch) -> str:
-    d = n.d
-    names = tuple(f.name for f in PART_FIELDS)
-    return f"""MERGE INTO {n.t("checkpoint_parts")} AS t
-USING (
-  SELECT {d.columns(names, "p")}, {b.now.format(m="m")} AS loaded_at
-  FROM {b.parts.format(a="p", m="m")}
-  WHERE TRUE
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY p.uri) = 1
-) AS s
-ON t.uri = s.uri
-WHEN NOT MATCHED THEN INSERT ({d.columns(names)}, loaded_at)
-VALUES ({d.columns(names, "s")}, s.loaded_at);"""
-
-
-def merge_checkpoints(n: Names, b: Batch, round_: int) -> str:
-    """The batch's `round_`-th update of each wallet (a MERGE takes one source row per target row, so a
-    wallet updated k times in a batch is merged in k rounds, in order). trades_loaded and
-    newest_trade_at are read from trades, this transaction's rows included; a complete checkpoint of the
-    same run is never regressed."""
-    cols = ", ".join(c.name for c in CHECKPOINTS.columns)
-    return f"""MERGE INTO {n.t("checkpoints")} AS t
-USING (
-  SELECT c.wallet_address, c.run_id, c.source, c.status, c.parts_loaded, c.final_part, {b.now.format(m="m")} AS now,
-         COALESCE(agg.trades_loaded, 0) AS trades_loaded, agg.newest_trade_at
-  FROM {b.checkpoints.format(a="c", m="m")}
-  LEFT JOIN (
-    SELECT wallet_address, COUNT(*) AS trades_loaded, MAX({n.d.q("timestamp")}) AS newest_trade_at
-    FROM {n.t("trades")}
-    WHERE wallet_address IN (SELECT x.wallet_address FROM {b.checkpoints.format(a="x", m="m2")})
-    GROUP BY wallet_address
-  ) AS agg ON agg.wallet_address = c.wallet_address
-  WHERE c.round = {int(round_)}
-) AS s
-ON t.wallet_address = s.wallet_address
-WHEN MATCHED AND NOT (t.run_id = s.run_id AND t.status = 'complete') THEN UPDATE SET
-  run_id = s.run_id, source = s.source, status = s.status, parts_loaded = s.parts_loaded,
-  final_part = s.final_part, trades_loaded = s.trades_loaded, newest_trade_at = s.newest_trade_at,
-  last_error = NULL, updated_at = s.now,
-  started_at = CASE WHEN t.run_id = s.run_id THEN t.started_at ELSE s.now END,
-  completed_at = CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END
-WHEN NOT MATCHED THEN INSERT ({cols})
-VALUES (s.wallet_address, s.run_id, s.source, s.status, s.parts_loaded, s.final_part, s.trades_loaded,
-  s.newest_trade_at, NULL, s.now, s.now, CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END);"""
-
-
-def rounds(checkpoints: list[CheckpointUpdate]) -> list[int]:
-    """The round of each update: 1 for a wallet's first in the list, 2 for its second, ..."""
-    seen: dict[str, int] = {}
-    out = []
-    for c in checkpoints:
-        seen[c.wallet] = seen.get(c.wallet, 0) + 1
-        out.append(seen[c.wallet])
-    return out
-
-
-def _field(item: object, name: str) -> object:
-    return getattr(item, "wallet" if name == "wallet_address" else name)
-
-
-def part_rows(segments: list[Segment]) -> list[dict[str, object]]:
-    """The batch's part records as PART_FIELDS structs."""
-    return [{f.name: _field(s, f.name) for f in PART_FIELDS} for s in segments]
-
-
-def checkpoint_rows(checkpoints: list[CheckpointUpdate]) -> list[dict[str, object]]:
-    """The batch's checkpoint updates as CHECKPOINT_FIELDS structs, each with its round."""
-    return [
-        {**{f.name: _field(c, f.name) for f in CHECKPOINT_FIELDS[:-1]}, "round": k}
-        for c, k in zip(checkpoints, rounds(checkpoints), strict=True)
-    ]
-
-
-# -- dead letters ---------------------------------------------------------------------------------------
-
-_LETTER_COLS = tuple(c.name for c in DEAD_LETTERS.columns)
-
-
-def put_dead_letter(n: Names, row: Mapping[str, object]) -> Sql:
-    """Same id (same message, same reason): the letter is pending again, with the newest failure."""
-    d = n.d
-    types = {c.name: c.type for c in DEAD_LETTERS.columns}
-    return Sql(
-        f"""MERGE INTO {n.t("dead_letters")} AS t
-USING (SELECT {", ".join(f"{d.p(c, types[c])} AS {c}" for c in _LETTER_COLS)}) AS s
-ON t.id = s.id
-WHEN MATCHED THEN UPDATE SET error = s.error, attempts = s.attempts, failed_at = s.failed_at, replayed_at = NULL
-WHEN NOT MATCHED THEN INSERT ({", ".join(_LETTER_COLS)}) VALUES ({", ".join(f"s.{c}" for c in _LETTER_COLS)})""",
-        {c: (types[c], row[c]) for c in _LETTER_COLS},
-    )
-
-
-def letters(n: Names, *, pending_only: bool, limit: int, error_class: str | None, wallet: str | None) -> Sql:
-    d = n.d
-    where = ["d.replayed_at IS NULL"] if pending_only else ["TRUE"]
-    where.append(f"({d.p('error_class', 'STRING')} IS NULL OR d.error_class = {d.p('error_class', 'STRING')})")
-    where.append(f"({d.p('wallet', 'STRING')} IS NULL OR d.wallet = {d.p('wallet', 'STRING')})")
-    return Sql(
-        f"""SELECT {", ".join(f"d.{c}" for c in _LETTER_COLS)} FROM {n.t("dead_letters")} AS d
-WHERE {" AND ".join(where)}
-ORDER BY d.failed_at, d.id
-LIMIT {d.p("limit")}""",
-        {"limit": ("INT64", limit), "error_class": ("STRING", error_class), "wallet": ("STRING", wallet)},
-    )
-
-
-def mark_replayed(n: Names, ids: list[str], now: datetime) -> Sql:
-    d = n.d
-    return Sql(
-        f"UPDATE {n.t('dead_letters')} SET replayed_at = {d.p('now')} WHERE {d.in_array('id', 'ids')}",
-        {"now": ("TIMESTAMP", now), "ids": ("ARRAY<STRING>", ids)},
-    )
-
-
-def letter_depth(n: Names) -> Sql:
-    return Sql(f"SELECT COUNT(*) AS n FROM {n.t('dead_letters')} WHERE replayed_at IS NULL")

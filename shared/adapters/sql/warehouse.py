@@ -19,6 +19,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.sql import letters as lt
+from shared.adapters.sql import loadpath as lp
 from shared.adapters.sql import statements as st
 from shared.adapters.sql.dialect import Dialect, Sql
 from shared.core.chain import Segment
@@ -57,7 +59,7 @@ class SqlWarehouse:
 
     def staged_batch(
         self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
-    ) -> AbstractContextManager[tuple[st.Batch, Sql]]:
+    ) -> AbstractContextManager[tuple[lp.Batch, Sql]]:
         raise NotImplementedError
 
     # -- the port ---------------------------------------------------------------------------------------
@@ -116,12 +118,12 @@ class SqlWarehouse:
         self, files: list[FileReady], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
     ) -> None:
         uris = sorted({f.uri for f in files if f.rows > 0})
-        rounds = max(st.rounds(checkpoints), default=0)
+        rounds = max(lp.rounds(checkpoints), default=0)
         with self.staged_batch(uris, segments, checkpoints, now) as (batch, sql):
-            statements = [st.merge_trades(self.names, batch)] if uris else []
+            statements = [lp.merge_trades(self.names, batch)] if uris else []
             if segments:
-                statements.append(st.merge_parts(self.names, batch))
-            statements += [st.merge_checkpoints(self.names, batch, k) for k in range(1, rounds + 1)]
+                statements.append(lp.merge_parts(self.names, batch))
+            statements += [lp.merge_checkpoints(self.names, batch, k) for k in range(1, rounds + 1)]
             self.transaction(statements, sql)
 
     def status(self, now: datetime) -> Status:
@@ -132,7 +134,7 @@ class SqlWarehouse:
         totals = self._first(st.status_totals(self.names))
         out.trades, out.newest_load, out.parked = int(totals["trades"]), totals["newest_load"], int(totals["parked"])
         out.in_flight = self.in_flight(now)
-        out.dead_letters = int(self._first(st.letter_depth(self.names))["n"])
+        out.dead_letters = int(self._first(lt.letter_depth(self.names))["n"])
         return out
 
     def _first(self, sql: Sql) -> dict[str, Any]:
