@@ -29,11 +29,13 @@ from shared.adapters.gcp.storage import GcsObjectStore
 from shared.adapters.local.bus import Bus
 from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.adapters.local.files import LocalObjectStore
+from shared.adapters.sources.breaker import Breaker
 from shared.adapters.sources.dome import DomeSource
 from shared.adapters.sources.limiter import RateLimiter, Window
 from shared.adapters.sources.polymarket import PolymarketSource
 from shared.adapters.sql.deadletters import SqlDeadLetters
 from shared.adapters.sql.warehouse import SqlWarehouse
+from shared.handlers.fetch import FetchBudget
 from shared.ports.clock import Clock
 from shared.ports.deadletters import DeadLetterInbox, DeadLetterSink, DeadLetterStore
 from shared.ports.objectstore import ObjectStore
@@ -111,12 +113,29 @@ class BigQueryTarget:
 def make_source(settings: Settings, *, clock: Clock | None = None, taker_only: bool = False) -> TradeSource:
     """The configured trade source with its client-side limiter (the key's windows, or this instance's
     share of them when Terraform sets the per-instance numbers)."""
-    common = {"timeout": settings.http_timeout_seconds, "max_attempts": settings.http_max_attempts, "clock": clock}
+    clock = clock or SystemClock()
+    http = {
+        "connect_timeout": settings.http_connect_timeout_seconds,
+        "read_timeout": settings.http_read_timeout_seconds,
+        "max_attempts": settings.http_max_attempts,
+        "retry_seconds": settings.http_retry_seconds,
+        "breaker": Breaker(clock, threshold=settings.breaker_wallets),
+        "clock": clock,
+    }
     if settings.trade_source == "dome":
         key = settings.dome_api_key.get_secret_value() if settings.dome_api_key else None
-        return DomeSource(settings.dome_api_base_url, key, RateLimiter(settings.rate_windows(), clock=clock), **common)
+        return DomeSource(settings.dome_api_base_url, key, RateLimiter(settings.rate_windows(), clock=clock), **http)
     limiter = RateLimiter((Window(settings.polymarket_rate_per_10s, 10.0),), clock=clock)
-    return PolymarketSource(settings.polymarket_api_base_url, limiter, taker_only=taker_only, **common)
+    return PolymarketSource(settings.polymarket_api_base_url, limiter, taker_only=taker_only, **http)
+
+
+def fetch_budget(settings: Settings, max_pages: int | None = None) -> FetchBudget:
+    """Where a part ends (FETCH_BUDGET_SECONDS, FETCH_MAX_PAGES or `max_pages`) and the runaway guard."""
+    return FetchBudget(
+        seconds=settings.fetch_budget_seconds,
+        max_pages=max_pages or settings.fetch_max_pages,
+        max_wallet_pages=settings.max_pages_per_wallet,
+    )
 
 
 # -- Google clients -----------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ command. Each field's description names the variable, so a failed validation say
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.adapters.sources.limiter import TIERS, Window
@@ -29,13 +30,27 @@ class Settings(BaseSettings):
     polymarket_rate_per_10s: int = Field(
         200, ge=1, description="POLYMARKET_RATE_PER_10S: the published /trades limit is 200 per 10 s"
     )
-    http_timeout_seconds: float = Field(30.0, gt=0, description="HTTP_TIMEOUT_SECONDS: one API request")
+    http_connect_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="HTTP_CONNECT_TIMEOUT_SECONDS: to open a connection to the API"
+    )
+    http_read_timeout_seconds: float = Field(
+        20.0, gt=0, le=300, description="HTTP_READ_TIMEOUT_SECONDS: silence on an open request before it fails"
+    )
     http_max_attempts: int = Field(6, ge=1, le=20, description="HTTP_MAX_ATTEMPTS: per request, with back-off")
+    http_retry_seconds: float = Field(
+        90.0, gt=0, le=600, description="HTTP_RETRY_SECONDS: the longest one request may spend in retries"
+    )
+    breaker_wallets: int = Field(
+        5, ge=2, le=1000, description="BREAKER_WALLETS: this many wallets failing in a row stops the run (systemic)"
+    )
 
     fetch_budget_seconds: float = Field(
         240.0, gt=0, le=540, description="FETCH_BUDGET_SECONDS: stop a part after this long (ack deadline 300 s)"
     )
     fetch_max_pages: int = Field(100, ge=1, description="FETCH_MAX_PAGES: pages per part file")
+    max_pages_per_wallet: int = Field(
+        100_000, ge=1, description="MAX_PAGES_PER_WALLET: a walk longer than this is a runaway (dead-lettered)"
+    )
 
     loader_flush_files: int = Field(50, ge=1, description="LOADER_FLUSH_FILES: files per load batch")
     loader_flush_seconds: float = Field(20.0, gt=0, description="LOADER_FLUSH_SECONDS: longest wait to fill a batch")
@@ -46,6 +61,14 @@ class Settings(BaseSettings):
 
     bq_location: str | None = Field(None, description="BQ_LOCATION: dataset location (e.g. US)")
     bigquery_api_endpoint: str | None = Field(None, description="BIGQUERY_API_ENDPOINT: emulator endpoint")
+
+    @field_validator("dome_api_base_url", "polymarket_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"must be an http(s):// URL with a host, not {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _custom_tier_needs_numbers(self) -> Settings:

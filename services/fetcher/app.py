@@ -38,7 +38,7 @@ def create_app(settings: FetcherSettings | None = None, overrides: Overrides | N
             setup_json_logging(s.log_level, s.gcp_project)
         app.state.settings = s
         app.state.deps = bootstrap.fetcher(s, overrides or Overrides())
-        app.state.budget = FetchBudget(seconds=s.fetch_budget_seconds, max_pages=s.fetch_max_pages)
+        app.state.budget = bootstrap.fetch_budget(s)
         yield
         app.state.deps.source.close()
 

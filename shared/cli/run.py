@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared import bootstrap
 from shared.cli.options import (
     BucketOption,
     DatasetOption,
@@ -36,7 +39,6 @@ from shared.core.errors import ConfigurationError, PipelineError
 from shared.embedded.progress import ProgressView
 from shared.embedded.runner import EmbeddedRunner, RunConfig
 from shared.embedded.wallets_file import import_wallets
-from shared.handlers.fetch import FetchBudget
 from shared.ports.warehouse import Warehouse
 from shared.settings import Settings
 
@@ -54,7 +56,7 @@ def run_config(settings: Settings, run_id: str, workers: int, *, dispatch: bool 
     pages = settings.fetch_max_pages if "fetch_max_pages" in settings.model_fields_set else EMBEDDED_PART_PAGES
     return RunConfig(
         run_id=run_id,
-        budget=FetchBudget(seconds=settings.fetch_budget_seconds, max_pages=pages),
+        budget=bootstrap.fetch_budget(settings, pages),
         lease_seconds=settings.lease_seconds,
         workers=workers,
         dispatch=dispatch,
@@ -62,41 +64,68 @@ def run_config(settings: Settings, run_id: str, workers: int, *, dispatch: bool 
 
 
 def execute(runner: EmbeddedRunner, quiet: bool = False) -> int:
-    """Run with the live display; the exit status by what happened (the module docstring)."""
+    """Run with the live display; the exit status by what happened (the module docstring). The first
+    Ctrl-C stops the run cleanly (the commit in progress finishes); a second one leaves at once."""
     view = ProgressView(runner, console, quiet=quiet)
     started = time.monotonic()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if runner.stopping:
+            raise KeyboardInterrupt
+        runner.stop(interrupted=True)
+        console.print("[yellow]stopping: the commit in progress finishes first (Ctrl-C again to leave now)[/yellow]")
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if main_thread else None
+    code: int | None = None
     try:
         with view:
             runner.run(on_tick=view.tick)
     except KeyboardInterrupt:
-        runner.stop()
+        code = EXIT_INTERRUPTED
+    except ConfigurationError as exc:
+        console.print(f"[red]stopped: {exc}[/red]")
+        code = EXIT_USAGE
+    except PipelineError as exc:
+        console.print(f"[red]halted: {exc}[/red]\nnothing is lost: fix the cause and run the same command again")
+        code = EXIT_HALTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        runner.source.close()
+    if runner.progress.interrupted:
+        code = EXIT_INTERRUPTED
+    finished = summarize(runner, time.monotonic() - started, line_only=code is not None)
+    if code == EXIT_INTERRUPTED:
         console.print(
             "[yellow]interrupted: everything committed is kept; run the same command again to resume[/yellow]"
         )
-        return EXIT_INTERRUPTED
-    except ConfigurationError as exc:
-        console.print(f"[red]stopped: {exc}[/red]")
-        return EXIT_USAGE
-    except PipelineError as exc:
-        console.print(f"[red]halted: {exc}[/red]\nnothing is lost: run the same command again to resume")
-        return EXIT_HALTED
-    finally:
-        runner.source.close()
-    return summarize(runner, time.monotonic() - started)
+    return finished if code is None else code
 
 
-def summarize(runner: EmbeddedRunner, elapsed: float) -> int:
-    status = runner.warehouse.status(datetime.now(UTC))
-    complete = status.by_status.get("complete", 0)
-    letters = runner.dead_letters.pending(1000)
-    pending = status.wallets_total - complete - status.parked
+def summarize(runner: EmbeddedRunner, elapsed: float, line_only: bool = False) -> int:
+    """The closing summary line, and the status a finished run earns: 0, 3 with dead letters, or 1 when
+    wallets are left neither complete nor dead-lettered (never claimed as done)."""
     stats = runner.source.stats
+    totals = f"{stats.requests:,} requests ({stats.rate_limited} answered 429) in {elapsed:,.1f} s"
+    try:
+        status = runner.warehouse.status(datetime.now(UTC))
+        letters = runner.dead_letters.pending(1000)
+    except PipelineError as exc:  # the warehouse is what failed: say so rather than hide the summary
+        console.print(f"summary: unavailable ({exc}); {totals}")
+        return EXIT_HALTED
+    complete = status.by_status.get("complete", 0)
+    pending = status.wallets_total - complete - status.parked
     console.print(
-        f"summary: {complete:,} complete, {status.dead_letters:,} dead-lettered, {pending:,} pending; "
-        f"{stats.requests:,} requests ({stats.rate_limited} answered 429) in {elapsed:,.1f} s"
+        f"summary: {complete:,} complete, {status.dead_letters:,} dead-lettered, {pending:,} pending; {totals}"
     )
+    if line_only:
+        return EXIT_HALTED
     for letter in letters[:50]:
         console.print(f"  [yellow]dead letter[/yellow] {letter.wallet or '-'}: {letter.error_class}: {letter.error}")
+    if pending:
+        console.print(f"[red]{pending:,} wallets are neither complete nor dead-lettered: the run is not done[/red]")
+        return EXIT_HALTED
     if letters:
         console.print("fix the cause, then: backfill dead-letters replay (same warehouse options)")
         return EXIT_DEAD_LETTERS

@@ -58,6 +58,11 @@ class MalformedPage(PermanentError):
     """A page of the API that parses as JSON but breaks the documented shape (e.g. a row without tx_hash)."""
 
 
+class RunawayWallet(PermanentError):
+    """A walk that does not end: a cursor the API gave before, endless empty pages, or more pages for
+    one wallet than the guard allows (MAX_PAGES_PER_WALLET)."""
+
+
 class TruncatedPage(TransientError):
     """A page of the API that is not valid JSON: usually a cut connection, so worth retrying."""
 
@@ -68,6 +73,11 @@ class RateLimited(TransientError):
 
 class SourceUnavailable(TransientError):
     """Timeouts, connection errors and 5xx after the client's own retries."""
+
+
+class SourceDown(SystemicError):
+    """The trade API fails for every wallet, not for one (the breaker, shared/adapters/sources/breaker.py):
+    the run stops and the wallets stay resumable."""
 
 
 class AuthFailure(SystemicError):

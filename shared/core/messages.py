@@ -47,6 +47,11 @@ class WalletTask(Message):
     since: int | None = Field(default=None, ge=0)
     until: int | None = Field(default=None, ge=0)
     source: SourceName = "dome"
+    # What the earlier parts of this wallet's walk saw, for the fetcher's guards against an API that
+    # never ends a walk: pages so far, the current run of empty pages, digests of the last cursors.
+    pages: int = Field(default=0, ge=0)
+    empty_pages: int = Field(default=0, ge=0)
+    recent: tuple[Annotated[str, Field(max_length=16)], ...] = Field(default=(), max_length=32)
 
 
 class FileReady(Message):

@@ -51,6 +51,7 @@ class Progress:
     wallets_completed: int = 0
     dispatched: int = 0
     fatal: PipelineError | None = None
+    interrupted: bool = False  # stopped by the user (Ctrl-C), not finished
 
 
 class EmbeddedRunner:
@@ -65,8 +66,15 @@ class EmbeddedRunner:
         self.progress = Progress()
         self._stop = threading.Event()
 
-    def stop(self) -> None:
+    def stop(self, interrupted: bool = False) -> None:
+        """End the run soon: fetches end their part at the next page where a part may end, the loader
+        commits what is queued, nothing new starts. Everything committed is kept."""
+        self.progress.interrupted = self.progress.interrupted or interrupted
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def run(self, on_tick: Callable[[EmbeddedRunner], None] | None = None) -> Progress:
         # One process owns all in-flight work: leases left by a killed run are void.
@@ -81,32 +89,37 @@ class EmbeddedRunner:
         last_dispatch = 0.0
         try:
             while not self._stop.is_set() and self.progress.fatal is None:
-                published = 0
+                dispatched, published = False, 0
                 if self.config.dispatch and time.monotonic() - last_dispatch > 0.25:
-                    last_dispatch = time.monotonic()
-                    result = dispatch(
-                        warehouse=self.warehouse,
-                        publisher=self.bus,
-                        dead_letters=self.dead_letters,
-                        clock=self.clock,
-                        run_id=self.config.run_id,
-                        source=self.source.name,
-                        max_in_flight=self.config.max_in_flight,
-                        lease_seconds=self.config.lease_seconds,
-                    )
-                    published = len(result.published) + len(result.dead_lettered)
-                    self.progress.dispatched += len(result.published)
+                    last_dispatch, dispatched = time.monotonic(), True
+                    published = self._dispatch()
                 if on_tick:
                     on_tick(self)
-                if published == 0 and self.bus.idle():
+                # Done only when a dispatch found nothing to send while nothing is queued or in a worker's
+                # hands: a pass whose dispatch was skipped (throttled) proves nothing.
+                if self.bus.idle() and published == 0 and (dispatched or not self.config.dispatch):
                     break
                 time.sleep(0.05)
         finally:
             self._stop.set()
-            loader.join(timeout=120)  # let a commit in progress finish: it is one transaction either way
+            loader.join(timeout=60)  # let a commit in progress finish: it is one transaction either way
         if self.progress.fatal is not None:
             raise self.progress.fatal
         return self.progress
+
+    def _dispatch(self) -> int:
+        result = dispatch(
+            warehouse=self.warehouse,
+            publisher=self.bus,
+            dead_letters=self.dead_letters,
+            clock=self.clock,
+            run_id=self.config.run_id,
+            source=self.source.name,
+            max_in_flight=self.config.max_in_flight,
+            lease_seconds=self.config.lease_seconds,
+        )
+        self.progress.dispatched += len(result.published)
+        return len(result.published) + len(result.dead_lettered)
 
     def _settle(self, message: Delivery, verdict: Verdict) -> None:
         self.bus.settle(message, verdict)
@@ -130,6 +143,7 @@ class EmbeddedRunner:
             publisher=self.bus,
             clock=self.clock,
             budget=self.config.budget,
+            cancelled=self._stop.is_set,
         )
 
     def _loader(self) -> None:

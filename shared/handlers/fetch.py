@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.core.errors import PermanentError
+from shared.core.errors import PermanentError, RunawayWallet
 from shared.core.messages import FileReady, WalletTask
 from shared.core.trades import part_line
 from shared.core.wallets import normalize_wallet
@@ -32,6 +33,46 @@ class FetchBudget:
 
     seconds: float
     max_pages: int
+    max_wallet_pages: int = 100_000  # MAX_PAGES_PER_WALLET: a walk past this is a runaway (100M rows)
+
+
+MAX_EMPTY_PAGES = 20  # empty pages in a row with more to come: an API that never ends the walk
+RECENT_CURSORS = 32  # cursor digests a continuation carries, so a cycle across parts is seen too
+
+
+def cursor_digest(cursor: str) -> str:
+    return hashlib.sha256(cursor.encode()).hexdigest()[:16]
+
+
+class Guard:
+    """The fetcher's guards against a walk that never ends (design rule 12: such a wallet is
+    dead-lettered with the reason; the others go on)."""
+
+    def __init__(self, task: WalletTask, budget: FetchBudget) -> None:
+        self.task, self.budget = task, budget
+        self.pages, self.empty = task.pages, task.empty_pages
+        self.recent = list(task.recent)
+        self._seen = set(task.recent)
+
+    def page(self, rows: int, next_cursor: str | None) -> None:
+        self.pages += 1
+        self.empty = 0 if rows else self.empty + 1
+        context = {"wallet": self.task.wallet, "run_id": self.task.run_id, "part": self.task.part}
+        if self.pages > self.budget.max_wallet_pages:
+            raise RunawayWallet(
+                f"more than {self.budget.max_wallet_pages:,} pages for one wallet (MAX_PAGES_PER_WALLET): stopped",
+                **context,
+            )
+        if next_cursor is not None and self.empty >= MAX_EMPTY_PAGES:
+            raise RunawayWallet(f"{self.empty} empty pages in a row, and the API still says there is more", **context)
+        if next_cursor is not None:
+            digest = cursor_digest(next_cursor)
+            if digest in self._seen:
+                raise RunawayWallet(
+                    f"the API gave a cursor it had given before, {self.pages} pages into the walk (a loop)", **context
+                )
+            self._seen.add(digest)
+            self.recent = [*self.recent, digest][-RECENT_CURSORS:]
 
 
 @dataclass
@@ -55,7 +96,10 @@ def fetch(
     publisher: Publisher,
     clock: Clock,
     budget: FetchBudget,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> FetchOutcome:
+    """`cancelled`: asked between pages; when it says yes, the part ends at the next page where a part
+    may end (the run is stopping: the part is kept, the continuation resumes after it)."""
     wallet = normalize_wallet(task.wallet)
     if wallet != task.wallet:
         task = task.model_copy(update={"wallet": wallet})
@@ -70,8 +114,10 @@ def fetch(
     rows = pages = mismatched = 0
     cursor_after, final = task.cursor, False
     tmp = f"tmp/{task.run_id}/{wallet}/part-{task.part:05d}-{uuid.uuid4().hex}.jsonl"
+    guard = Guard(task, budget)
     with store.open_writer(tmp) as out:
         for page in source.pages(wallet, task.cursor, task.since, task.until):
+            guard.page(len(page.rows), page.next_cursor)
             for row in page.rows:
                 row["run_id"] = task.run_id
                 out.write(part_line(row))
@@ -83,7 +129,7 @@ def fetch(
                 final = True
                 break
             spent = clock.monotonic() - started
-            if page.resumable and (pages >= budget.max_pages or spent >= budget.seconds):
+            if page.resumable and (pages >= budget.max_pages or spent >= budget.seconds or cancelled()):
                 break
     name = part_name(task, cursor_after, rows, final)
     store.rename(tmp, name)
@@ -101,7 +147,8 @@ def fetch(
     publish_message(publisher, Topic.FILES, ready)
     continuation = None
     if not final:
-        continuation = task.model_copy(update={"part": task.part + 1, "cursor": cursor_after})
+        carried = {"pages": guard.pages, "empty_pages": guard.empty, "recent": tuple(guard.recent)}
+        continuation = task.model_copy(update={"part": task.part + 1, "cursor": cursor_after, **carried})
         publish_message(publisher, Topic.WALLETS, continuation)
     log.info(
         "fetched part %d: %d rows in %d pages%s",

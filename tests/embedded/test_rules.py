@@ -166,7 +166,9 @@ def test_rule7_page_budget_ends_the_part_and_publishes_a_continuation(store, pub
         budget=budget(max_pages=3),
     )
     assert (out.file.rows, out.file.final, out.pages) == (30, False, 3)
-    assert decode(WalletTask, publisher.on(Topic.WALLETS)[-1]) == WalletTask(run_id="r", wallet=W1, part=1, cursor="30")
+    continuation = decode(WalletTask, publisher.on(Topic.WALLETS)[-1])
+    assert (continuation.run_id, continuation.wallet, continuation.part, continuation.cursor) == ("r", W1, 1, "30")
+    assert (continuation.pages, continuation.empty_pages, len(continuation.recent)) == (3, 0, 3)  # for the guards
 
 
 class SlowSource(FakeTradeSource):

@@ -3,6 +3,7 @@ place, so a name exists only once its content is complete."""
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from shared.core.errors import SystemicError
 from shared.ports.objectstore import safe_name
 
 
@@ -25,21 +27,25 @@ class LocalObjectStore:
     @contextmanager
     def open_writer(self, name: str) -> Iterator[IO[str]]:
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
+            with _disk(f"write {path}"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fh = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below, inside the error mapping
+            with _disk(f"write {path}"), fh:
                 yield fh
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
+            with _disk(f"write {path}"):
+                os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
 
     def rename(self, src: str, dst: str) -> None:
         target = self._path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._path(src), target)
+        with _disk(f"move a part file to {target}"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._path(src), target)
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
@@ -66,3 +72,17 @@ class LocalObjectStore:
         if not uri.startswith(prefix):
             raise ValueError(f"{uri!r} is not in this store ({prefix})")
         return uri[len(prefix) :]
+
+
+# The errors of the disk, not of one part file: every other write would fail the same way.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO, errno.EACCES, errno.EPERM}
+
+
+@contextmanager
+def _disk(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _DISK_ERRNOS:
+            raise SystemicError(f"cannot {doing}: {exc.strerror or exc}") from exc
+        raise

@@ -1,12 +1,19 @@
 """What every HTTP trade source shares: one pooled session, classified errors, retries that honour
-the server's Retry-After / x-ratelimit-reset, and the client-side limiter.
+the server's Retry-After / x-ratelimit-reset, the client-side limiter, and the breaker.
 
     requests.Timeout / ConnectionError / ChunkedEncodingError  -> SourceUnavailable (transient)
     429                                                        -> RateLimited (transient; pauses the limiter)
     5xx                                                        -> SourceUnavailable (transient)
     200 with a body that is not JSON                           -> TruncatedPage (transient)
+    3xx                                                        -> ConfigurationError (redirects are refused)
     anything else                                              -> the source's `classify_status`
-Transient errors are retried here first (jittered exponential back-off); the last one propagates.
+Transient errors are retried here first (jittered exponential back-off), at most `max_attempts` times
+and for at most `retry_seconds` in all; the last one propagates. Every failure of the unavailable kind
+(connection, timeout, 5xx, not JSON) is counted by the process's breaker, across wallets: when it
+opens, requests stop at once with SourceDown (systemic), the cause named.
+
+Timeouts are (connect, read): a server that accepts and never answers is noticed after `read_timeout`
+seconds of silence, and the error says which request and how long it waited.
 """
 
 from __future__ import annotations
@@ -20,11 +27,19 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
 from shared.adapters.clock import SystemClock
+from shared.adapters.sources.breaker import Breaker
 from shared.adapters.sources.limiter import RateLimiter
-from shared.core.errors import PipelineError, RateLimited, SourceUnavailable, TransientError, TruncatedPage
+from shared.core.errors import (
+    ConfigurationError,
+    PipelineError,
+    RateLimited,
+    SourceUnavailable,
+    TransientError,
+    TruncatedPage,
+)
 from shared.ports.clock import Clock
 from shared.ports.source import SourceStats
 
@@ -62,8 +77,11 @@ class HttpTradeClient:
         limiter: RateLimiter,
         *,
         headers: dict[str, str] | None = None,
-        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
         max_attempts: int = 6,
+        retry_seconds: float = 90.0,
+        breaker: Breaker | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         clock: Clock | None = None,
@@ -71,11 +89,13 @@ class HttpTradeClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
-        self.timeout = timeout
+        self.timeout = (connect_timeout, read_timeout)
         self.max_attempts = max_attempts
+        self.retry_seconds = retry_seconds
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.clock = clock or SystemClock()
+        self.breaker = breaker or Breaker(self.clock)
         self.stats = SourceStats()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
@@ -101,7 +121,7 @@ class HttpTradeClient:
     def get_json(self, path: str, params: dict[str, Any], context: dict[str, Any]) -> Any:
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.retry_seconds),
             wait=self._wait,
             sleep=self.clock.sleep,
             reraise=True,
@@ -115,13 +135,30 @@ class HttpTradeClient:
         log.info("retrying after %s", exc, extra={"wallet": context.get("wallet")})
 
     def _get_once(self, path: str, params: dict[str, Any], context: dict[str, Any]) -> Any:
+        self.breaker.check()
+        try:
+            body = self._request(path, params, context)
+        except (SourceUnavailable, TruncatedPage) as exc:
+            down = self.breaker.failure(context.get("wallet"), str(exc))
+            if down is not None:
+                raise down from None
+            raise
+        self.breaker.success()
+        return body
+
+    def _request(self, path: str, params: dict[str, Any], context: dict[str, Any]) -> Any:
         self.limiter.acquire()
         self.stats.requests += 1
+        url = self.base_url + path
         try:
-            response = self.session.get(self.base_url + path, params=params, timeout=self.timeout)
+            response = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False)
             body = response.content
-        except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise SourceUnavailable(f"request failed: {type(exc).__name__}", **context) from None
+        except requests.Timeout as exc:
+            waited = self.timeout[0] if isinstance(exc, requests.ConnectTimeout) else self.timeout[1]
+            what = "no connection" if isinstance(exc, requests.ConnectTimeout) else "no answer"
+            raise SourceUnavailable(f"GET {url}: {what} within {waited:g} s", **context) from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise SourceUnavailable(f"GET {url}: {type(exc).__name__}: {_reason(exc)}", **context) from None
         status = response.status_code
         if status != 200:
             self.stats.errors_by_status[status] = self.stats.errors_by_status.get(status, 0) + 1
@@ -133,6 +170,15 @@ class HttpTradeClient:
             err = RateLimited(f"429 from the API, retry after {delay:.1f}s", **context)
             err.retry_after = delay  # type: ignore[attr-defined]
             raise err
+        if 300 <= status < 400:
+            # Refused, not followed: a redirect to another origin would drop the Authorization header, and
+            # the 401 that follows would blame the key.
+            location = response.headers.get("Location", "?")
+            raise ConfigurationError(
+                f"GET {url} answered {status}, redirecting to {location}: redirects are not followed; "
+                "set the API's base URL to the address it redirects to",
+                **context,
+            )
         if status >= 500:
             unavailable = SourceUnavailable(f"HTTP {status} from the API", **context)
             hinted = retry_after_seconds(response.headers)  # a 503 may say when to come back
@@ -146,6 +192,14 @@ class HttpTradeClient:
         except ValueError:
             size = len(body)
             raise TruncatedPage(f"HTTP 200 with a body that is not JSON ({size} bytes)", **context) from None
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a connection error, short (urllib3 nests them three deep)."""
+    inner: BaseException = exc
+    while inner.__context__ is not None and inner.__context__ is not inner:
+        inner = inner.__context__
+    return str(inner)[:200] or type(inner).__name__
 
 
 def error_body(response: requests.Response) -> dict[str, Any]:
