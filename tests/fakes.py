@@ -10,7 +10,7 @@ from typing import Any
 from shared.core.errors import PipelineError
 from shared.core.trades import dome_trade_key, iso_timestamp
 from shared.handlers.fetch import FetchBudget
-from shared.ports.source import Page, SourceStats
+from shared.ports.source import BreakerState, Page, SourceStats
 
 
 class FakeClock:
@@ -83,6 +83,9 @@ class FakeTradeSource:
 
     def close(self) -> None:
         pass
+
+    def breaker_state(self) -> BreakerState:
+        return BreakerState(False, 0, 0, None, None)
 
     def pages(
         self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None

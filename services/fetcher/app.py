@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -48,6 +49,26 @@ def create_app(settings: FetcherSettings | None = None, overrides: Overrides | N
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/status")
+    def status() -> dict[str, Any]:
+        """This instance's view of the trade API: the breaker (open: every wallet failed, pushes get 503
+        at once without a request until a probe succeeds) and the requests it sent."""
+        deps: FetcherDeps = app.state.deps
+        breaker = deps.source.breaker_state()
+        stats = deps.source.stats
+        return {
+            "source": deps.source.name,
+            "breaker": {
+                "open": breaker.open,
+                "failures_in_a_row": breaker.failures,
+                "wallets": breaker.wallets,
+                "cause": breaker.cause,
+            },
+            "requests": stats.requests,
+            "rate_limited": stats.rate_limited,
+            "retries": stats.retries,
+        }
 
     @app.post("/", status_code=204)
     async def receive(request: Request) -> Response:

@@ -18,7 +18,7 @@ from shared.bootstrap import BigQueryTarget, EmbeddedDeps
 from shared.core.errors import ConfigurationError, PipelineError
 from shared.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
 SOURCES = ("dome", "polymarket")
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="The DuckDB file (the embedded warehouse).")]

@@ -130,8 +130,9 @@ LEASES = Table(
     "leases",
     "Wallets dispatched and not yet finished (the dispatcher's own table).",
     _cols(
-        "wallet_address STRING, run_id STRING, reason STRING, leased_at TIMESTAMP, lease_until TIMESTAMP",
+        "wallet_address STRING, run_id STRING, reason STRING, leased_at TIMESTAMP, lease_until TIMESTAMP, token STRING",
         reason="in_flight: dispatched, until the run completes the wallet or the lease runs out",
+        token="The dispatch call that took the lease: of concurrent calls, only the one that wrote it publishes.",
     ),
     key=("wallet_address",),
 )

@@ -21,7 +21,7 @@ from shared.bootstrap import EmbeddedDeps
 from shared.core.errors import InvalidMessage, PipelineError
 from shared.core.messages import FileReady, WalletTask, decode
 from shared.delivery import Outcome, Verdict
-from shared.handlers.dispatch import dispatch
+from shared.handlers.dispatch import DispatchResult, dispatch
 from shared.handlers.fetch import FetchBudget, fetch
 from shared.handlers.load import load
 from shared.ports.publisher import Topic
@@ -89,16 +89,23 @@ class EmbeddedRunner:
         last_dispatch = 0.0
         try:
             while not self._stop.is_set() and self.progress.fatal is None:
-                dispatched, published = False, 0
-                if self.config.dispatch and time.monotonic() - last_dispatch > 0.25:
-                    last_dispatch, dispatched = time.monotonic(), True
-                    published = self._dispatch()
+                # Done only when nothing was queued or in a worker's hands BEFORE a dispatch that then found
+                # nothing to send: a pass whose dispatch was skipped (throttled) proves nothing, and neither
+                # does an idle queue seen after a dispatch that ran while the last batch was committing.
+                idle = self.bus.idle()
+                if not self.config.dispatch:
+                    if idle:
+                        break
+                elif time.monotonic() - last_dispatch > 0.25:
+                    last_dispatch = time.monotonic()
+                    result = self._dispatch()
+                    if idle and not result.published and not result.dead_lettered:
+                        if result.in_flight_before == 0:
+                            break
+                        # Leases with no work behind them (nothing is queued): void in one process.
+                        self.warehouse.release_leases("in_flight")
                 if on_tick:
                     on_tick(self)
-                # Done only when a dispatch found nothing to send while nothing is queued or in a worker's
-                # hands: a pass whose dispatch was skipped (throttled) proves nothing.
-                if self.bus.idle() and published == 0 and (dispatched or not self.config.dispatch):
-                    break
                 time.sleep(0.05)
         finally:
             self._stop.set()
@@ -107,7 +114,7 @@ class EmbeddedRunner:
             raise self.progress.fatal
         return self.progress
 
-    def _dispatch(self) -> int:
+    def _dispatch(self) -> DispatchResult:
         result = dispatch(
             warehouse=self.warehouse,
             publisher=self.bus,
@@ -119,7 +126,7 @@ class EmbeddedRunner:
             lease_seconds=self.config.lease_seconds,
         )
         self.progress.dispatched += len(result.published)
-        return len(result.published) + len(result.dead_lettered)
+        return result
 
     def _settle(self, message: Delivery, verdict: Verdict) -> None:
         self.bus.settle(message, verdict)

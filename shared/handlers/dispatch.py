@@ -8,8 +8,9 @@ Unfinished wallets resume from the end of their committed chain of parts, in the
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.core.chain import chain_state
 from shared.core.errors import InvalidWallet
@@ -61,7 +62,9 @@ def dispatch(
     room = max(0, max_in_flight - result.in_flight_before)
     if room == 0:
         return result
-    leased: list[tuple[str, str]] = []
+    until = now + timedelta(seconds=lease_seconds)
+    token = uuid.uuid4().hex  # this call's claims: a concurrent dispatch cannot publish what this one took
+    chunk: list[WalletTask] = []
     for cand in warehouse.candidates(now, mode, room, source=source):
         try:
             wallet = normalize_wallet(cand.wallet)
@@ -72,15 +75,12 @@ def dispatch(
             dead_letters.put(letter)
             result.dead_lettered.append(letter)
             continue
-        task = _task_for(cand, wallet, run_id, source, mode, warehouse)
-        publish_message(publisher, Topic.WALLETS, task)
-        result.published.append(task)
-        leased.append((wallet, task.run_id))
-        if len(leased) >= CHUNK:
-            warehouse.lease(leased, now, now + timedelta(seconds=lease_seconds), reason="in_flight")
-            leased = []
-    if leased:
-        warehouse.lease(leased, now, now + timedelta(seconds=lease_seconds), reason="in_flight")
+        chunk.append(_task_for(cand, wallet, run_id, source, mode, warehouse))
+        if len(chunk) >= CHUNK:
+            result.published += _claim_and_publish(chunk, warehouse, publisher, now, until, token)
+            chunk = []
+    if chunk:
+        result.published += _claim_and_publish(chunk, warehouse, publisher, now, until, token)
     log.info(
         "dispatched %d wallets (%d dead-lettered)",
         len(result.published),
@@ -88,6 +88,23 @@ def dispatch(
         extra={"run_id": run_id},
     )
     return result
+
+
+def _claim_and_publish(
+    tasks: list[WalletTask], warehouse: Warehouse, publisher: Publisher, now: datetime, until: datetime, token: str
+) -> list[WalletTask]:
+    """Lease first, atomically, then publish only what this call won (design rule 11, whatever the
+    concurrency: a Scheduler retry and a manual call at once publish each wallet once). If a publish
+    fails, the leases not yet used are given back, so those wallets do not wait out a lease for nothing."""
+    won = warehouse.claim([(t.wallet, t.run_id) for t in tasks], now, until, token)
+    mine = [t for t in tasks if t.wallet in won]
+    for n, task in enumerate(mine):
+        try:
+            publish_message(publisher, Topic.WALLETS, task)
+        except BaseException:
+            warehouse.unclaim(token, [t.wallet for t in mine[n:]])
+            raise
+    return mine
 
 
 def _task_for(cand: Candidate, wallet: str, run_id: str, source: str, mode: str, warehouse: Warehouse) -> WalletTask:

@@ -30,6 +30,15 @@ class SourceStats:
     errors_by_status: dict[int, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BreakerState:
+    open: bool
+    failures: int  # consecutive failed requests, across wallets
+    wallets: int  # distinct wallets among them
+    cause: str | None
+    opened_at: float | None
+
+
 class TradeSource(Protocol):
     name: str  # the value of the rows' `source` column and of WalletTask.source
     stats: SourceStats
@@ -43,6 +52,10 @@ class TradeSource(Protocol):
         for this wallet (invalid address, a page that breaks the documented shape), SystemicError
         for the key or the quota.
         """
+        ...
+
+    def breaker_state(self) -> BreakerState:
+        """Whether this process still calls the API (see shared/adapters/sources/breaker.py)."""
         ...
 
     def close(self) -> None: ...

@@ -1,14 +1,17 @@
 """The Warehouse port's contract, run against both twins: DuckDB (embedded) and BigQuery (emulator)."""
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 
 from shared.adapters.sql.deadletters import SqlDeadLetters
-from shared.core.errors import PermanentError, SchemaMismatch
+from shared.core.errors import PermanentError, SchemaMismatch, TransientError
 from shared.core.messages import DeadLetter, FileReady, WalletTask
 from shared.core.trades import COLUMN_NAMES
+from shared.handlers.dispatch import dispatch
 from shared.handlers.load import load
 from shared.ports.publisher import Topic
 from shared.ports.warehouse import CheckpointUpdate, Segment
@@ -348,3 +351,45 @@ def test_the_schema_check_refuses_a_table_that_is_not_ours(twin):
     twin.query(f"CREATE TABLE {twin.table('trades')} (wallet_address {text}, x {number})")
     with pytest.raises(SchemaMismatch, match="trades"):
         twin.warehouse.check_schema()
+
+
+def test_concurrent_dispatches_publish_each_wallet_once(twin):
+    """Ten /dispatch calls at once (a Scheduler retry plus manual calls): the leases are claimed
+    atomically, so every wallet is published by exactly one of them."""
+    wallets = [f"0x{i:040x}" for i in range(1, 41)]
+    twin.warehouse.add_traders(wallets)
+    published: list[str] = []
+    lock = threading.Lock()
+
+    class Recording:
+        def publish(self, topic, data, attributes):
+            with lock:
+                published.append(attributes["wallet"])
+            return "id"
+
+    def one_call(n: int):
+        return dispatch(
+            warehouse=twin.warehouse,
+            publisher=Recording(),
+            dead_letters=SqlDeadLetters(twin.warehouse, FakeClock(wall=now())),
+            clock=FakeClock(start=0, wall=now()),
+            run_id=f"r{n}",
+            source="dome",
+            max_in_flight=1000,
+            lease_seconds=3600,
+        )
+
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = list(pool.map(lambda n: _or_error(one_call, n), range(10)))
+    assert sorted(published) == wallets  # every wallet once, none twice
+    succeeded = [o for o in outcomes if not isinstance(o, Exception)]
+    assert succeeded and all(isinstance(o, TransientError) for o in outcomes if isinstance(o, Exception))
+    assert sum(len(o.published) for o in succeeded) == len(wallets)
+    assert twin.warehouse.in_flight(now()) == len(wallets)
+
+
+def _or_error(function, *args):
+    try:
+        return function(*args)
+    except Exception as exc:  # a conflicting transaction may fail a call: it must be a retryable error
+        return exc

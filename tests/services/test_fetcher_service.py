@@ -4,6 +4,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.fetcher.app import create_app
+from shared.adapters.sources.breaker import Breaker
+from shared.adapters.sources.dome import DomeSource
+from shared.adapters.sources.limiter import RateLimiter, Window
 from shared.bootstrap import Overrides
 from shared.core.errors import AuthFailure, InvalidWallet, SourceUnavailable
 from shared.core.messages import FileReady, WalletTask, decode
@@ -93,3 +96,32 @@ def test_with_an_audience_configured_calls_without_a_valid_token_are_401(make_cl
         garbage = client.post("/", json=envelope(b"{}"), headers={"Authorization": "Bearer not-a-jwt"})
         assert garbage.status_code == 401
         assert client.get("/healthz").status_code == 200
+
+
+def test_when_the_api_fails_for_every_wallet_the_breaker_answers_503_without_calling_it(make_client, letters, clock):
+    """Connection refused for three different wallets in a row opens the breaker: the next push is a 503
+    at once (Pub/Sub backs off; nothing is dead-lettered), no request is sent, and /status says why."""
+    limiter = RateLimiter((Window(100, 1.0),), clock=clock)
+    source = DomeSource(
+        "http://127.0.0.1:9/v1", "k", limiter, max_attempts=1, breaker=Breaker(clock, threshold=3), clock=clock
+    )
+    wallets = ["0x" + c * 40 for c in "abcd"]
+    with make_client(source) as client:
+        codes = [push(client, WalletTask(run_id="r", wallet=w)).status_code for w in wallets[:3]]
+        sent = source.stats.requests
+        last = push(client, WalletTask(run_id="r", wallet=wallets[3]))
+        status = client.get("/status").json()
+    assert codes == [503, 503, 503] and last.status_code == 503 and last.json()["error"] == "SourceDown"
+    assert source.stats.requests == sent == 3  # the open breaker sent nothing
+    assert status["breaker"]["open"] is True and "ConnectionError" in status["breaker"]["cause"]
+    assert letters.letters == []
+
+
+def test_a_13_mb_push_is_dead_lettered_with_a_cut_body_and_answered_204(make_client, letters, publisher):
+    huge = WalletTask(run_id="r", wallet=W).encode()[:-1] + b',"cursor":"' + b"x" * 13_000_000 + b'"}'
+    with make_client(FakeTradeSource({W: 5})) as client:
+        response = push(client, huge)
+    assert response.status_code == 204 and publisher.messages == []
+    (letter,) = letters.letters
+    assert letter.error_class == "InvalidMessage" and "cut to 65,536" in letter.error
+    assert len(letter.data) == 64 * 1024

@@ -148,7 +148,7 @@ class DuckDBWarehouse(SqlWarehouse):
                 with _errors(files):
                     for text in statements:
                         cur.execute(text, _bound(text, sql.params))
-                cur.execute("COMMIT")
+                    cur.execute("COMMIT")
             except BaseException:
                 _rollback(cur)
                 raise
@@ -194,7 +194,9 @@ def _errors(files: list[str] | None = None) -> Iterator[None]:
     except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
         raise PermanentError(f"a part file could not be read: {exc}") from None
     except duckdb.TransactionException as exc:
-        raise TransientError(f"transaction conflict: {exc}") from None
+        if "conflict" in str(exc).lower():
+            raise TransientError(f"transaction conflict: {exc}") from None
+        raise WarehouseUnavailable(f"the DuckDB file cannot be written: {exc}") from None  # "Failed to commit"
     except duckdb.IOException as exc:
         if any(path in str(exc) for path in files or ()):
             raise PermanentError(f"a part file could not be read: {exc}") from None

@@ -13,19 +13,10 @@ Rate limiting (429) never counts: the limiter handles it, and it is the API bein
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from shared.core.errors import SourceDown
 from shared.ports.clock import Clock
-
-
-@dataclass(frozen=True)
-class BreakerState:
-    open: bool
-    failures: int  # consecutive, across wallets
-    wallets: int  # distinct wallets among them
-    cause: str | None
-    opened_at: float | None
+from shared.ports.source import BreakerState
 
 
 class Breaker:

@@ -41,7 +41,7 @@ from shared.core.errors import (
     TruncatedPage,
 )
 from shared.ports.clock import Clock
-from shared.ports.source import SourceStats
+from shared.ports.source import BreakerState, SourceStats
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,9 @@ class HttpTradeClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def breaker_state(self) -> BreakerState:
+        return self.breaker.state()
 
     def classify_status(self, response: requests.Response, context: dict[str, Any]) -> PipelineError:
         raise NotImplementedError

@@ -85,6 +85,10 @@ class PolymarketSource(HttpTradeClient):
     def pages(
         self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
     ) -> Iterator[Page]:
+        if until is not None and until < 1:
+            # The Data API reads end=0 as "now + 1 day", not as "nothing after 1970": nothing to ask for.
+            yield Page([], None)
+            return
         seen = Occurrences()
         pending: tuple[list[tuple[dict[str, Any], str]], str | None] | None = None
         for raw_rows, next_cursor in self._walk(wallet, cursor, since, until):

@@ -119,7 +119,7 @@ USING (
 ) AS s
 ON t.wallet_address = s.wallet_address
 WHEN MATCHED THEN UPDATE SET
-  run_id = s.run_id, reason = s.reason, leased_at = s.leased_at, lease_until = s.lease_until
+  run_id = s.run_id, reason = s.reason, leased_at = s.leased_at, lease_until = s.lease_until, token = NULL
 WHEN NOT MATCHED THEN INSERT (wallet_address, run_id, reason, leased_at, lease_until)
 VALUES (s.wallet_address, s.run_id, s.reason, s.leased_at, s.lease_until)""",
         {
@@ -128,6 +128,54 @@ VALUES (s.wallet_address, s.run_id, s.reason, s.leased_at, s.lease_until)""",
             "now": ("TIMESTAMP", now),
             "until": ("TIMESTAMP", until),
         },
+    )
+
+
+def claim(n: Names, leases: list[tuple[str, str]], now: datetime, until: datetime, token: str) -> Sql:
+    """Take the leases of wallets nobody holds: no lease, an expired one, or one whose run completed the
+    wallet. A MERGE is atomic per row, so of concurrent dispatches only one writes a wallet's lease with
+    its token (BigQuery retries a conflicting MERGE against the new snapshot; DuckDB serialises them);
+    each caller then publishes only the wallets `claimed` returns for its token."""
+    d = n.d
+    rows = [{"wallet_address": w, "run_id": r, "idx": i} for i, (w, r) in enumerate(leases)]
+    free = f"t.lease_until <= {d.p('now')} OR COALESCE(s.ck_status = 'complete' AND s.ck_run = t.run_id, FALSE)"
+    return Sql(
+        f"""MERGE INTO {n.t("leases")} AS t
+USING (
+  SELECT x.wallet_address, x.run_id, c.status AS ck_status, c.run_id AS ck_run
+  FROM {d.unnest("leases", "x", _LEASE)}
+  LEFT JOIN {n.t("checkpoints")} AS c ON c.wallet_address = x.wallet_address
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY x.wallet_address ORDER BY x.idx DESC) = 1
+) AS s
+ON t.wallet_address = s.wallet_address
+WHEN MATCHED AND ({free}) THEN UPDATE SET
+  run_id = s.run_id, reason = 'in_flight', leased_at = {d.p("now")}, lease_until = {d.p("until")},
+  token = {d.p("token", "STRING")}
+WHEN NOT MATCHED THEN INSERT (wallet_address, run_id, reason, leased_at, lease_until, token)
+VALUES (s.wallet_address, s.run_id, 'in_flight', {d.p("now")}, {d.p("until")}, {d.p("token", "STRING")})""",
+        {
+            "leases": (_LEASE, rows),
+            "now": ("TIMESTAMP", now),
+            "until": ("TIMESTAMP", until),
+            "token": ("STRING", token),
+        },
+    )
+
+
+def claimed(n: Names, token: str) -> Sql:
+    return Sql(
+        f"SELECT wallet_address FROM {n.t('leases')} WHERE token = {n.d.p('token', 'STRING')}",
+        {"token": ("STRING", token)},
+    )
+
+
+def unclaim(n: Names, token: str, wallets: list[str]) -> Sql:
+    d = n.d
+    return Sql(
+        f"DELETE FROM {n.t('leases')} "
+        f"WHERE token = {d.p('token', 'STRING')} AND {d.in_array('wallet_address', 'wallets')}",
+        {"token": ("STRING", token), "wallets": ("ARRAY<STRING>", wallets)},
     )
 
 

@@ -101,6 +101,16 @@ class SqlWarehouse:
         for i in range(0, len(leases), CHUNK):
             self.execute(st.lease(self.names, leases[i : i + CHUNK], reason, now, until))
 
+    def claim(self, leases: list[tuple[str, str]], now: datetime, until: datetime, token: str) -> set[str]:
+        for i in range(0, len(leases), CHUNK):
+            self.execute(st.claim(self.names, leases[i : i + CHUNK], now, until, token))
+        asked = {w for w, _ in leases}
+        return {r["wallet_address"] for r in self.query(st.claimed(self.names, token))} & asked
+
+    def unclaim(self, token: str, wallets: list[str]) -> None:
+        for i in range(0, len(wallets), CHUNK):
+            self.execute(st.unclaim(self.names, token, wallets[i : i + CHUNK]))
+
     def release_leases(self, reason: str = "in_flight") -> int:
         return self.execute(st.release_leases(self.names, reason))
 
