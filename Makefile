@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench dev clean
+.PHONY: demo test lint bench dev checkov clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (set PY=...)"; exit 1; }
@@ -29,5 +29,11 @@ bench: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/python -m emulators.dev $(ARGS)
 
+# checkov's report on infra/terraform. It runs from its own virtual environment in .cache/checkov/ (its
+# dependencies clash with the project's pins), built from tests/infra/checkov.lock on first use; make
+# test runs the same scan (tests/infra/test_checkov.py) and fails on any failed check.
+checkov: $(STAMP)
+	$(BIN)/python -m tests.infra.checkov_env
+
 clean:
-	rm -rf $(VENV) .demo
+	rm -rf $(VENV) .demo .cache/checkov

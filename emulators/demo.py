@@ -10,20 +10,26 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from emulators.context_truth import ContextCheck, read_truth, verify_context
 from emulators.dome.config import SimConfig
-from emulators.dome.server import run_simulator
-from emulators.truth import verify_dome, verify_polymarket
+from emulators.dome.server import RunningSimulator, run_simulator
+from emulators.truth import Verification, verify_dome, verify_polymarket
 from shared import bootstrap
 from shared.adapters.local.duckdb import DuckDBWarehouse
+from shared.cli.options import setup_logging
 from shared.cli.run import execute, new_run_id, run_config
+from shared.core.messages import DeadLetter
 from shared.embedded.runner import EmbeddedRunner
 from shared.embedded.wallets_file import import_wallets
+from shared.ports.warehouse import Status
 from shared.settings import Settings
 
 INVALID_LINE = "0xnot-a-wallet"
@@ -65,62 +71,145 @@ def run_demo(
             dome_api_key="demo-key",
             dome_tier="dev",
             polymarket_api_base_url=sim.data_api_url,
+            gamma_api_base_url=sim.gamma_url,
         )
-        deps = bootstrap.embedded(settings, db=db)
-        deps.warehouse.create_schema()
-        runner = EmbeddedRunner(run_config(settings, new_run_id(), workers), deps)
-        imported = import_wallets(wallets_file, deps.warehouse, deps.dead_letters)
-        started = time.monotonic()
-        code = execute(runner, quiet=True)
-        elapsed = time.monotonic() - started
-        assert isinstance(deps.warehouse, DuckDBWarehouse)
-        check = (verify_polymarket if source == "polymarket" else verify_dome)(deps.warehouse.con, str(truth))
-        letters = deps.dead_letters.pending(1000)
-        status = deps.warehouse.status(datetime.now(UTC))
-        sim_stats = sim.state.stats
+        setup_logging(db.with_suffix(".log"))
+        first = _run(settings, db, workers, wallets_file, sim)
+        check = (verify_polymarket if source == "polymarket" else verify_dome)(first.con, str(truth))
+        context = _context(first, sim, directory, stamp, source)
+        # A day later (the simulator's clock): a market resolves. The second run fetches no trade (every
+        # wallet is complete) and refreshes only the markets and events not yet resolved.
+        resolved = sim.state.advance(86_400).get("resolved", [])
+        again = _run(settings.model_copy(update={"markets_refresh_seconds": 0}), db, workers, wallets_file, sim)
+        context_again = _context(again, sim, directory, stamp, source)
+    report(console, db, first, again, check, context, context_again, resolved)
+    invalid_dead = any(x.wallet == INVALID_LINE for x in first.letters)
+    all_complete = first.status.by_status.get("complete", 0) == check.wallets
+    # `backfill run` answers 3 for a run with dead letters: here the invalid line (and the poison market).
+    ok = (
+        first.code == 3
+        and check.exact
+        and invalid_dead
+        and all_complete
+        and context.exact
+        and context_again.exact
+        and again.trade_requests == 0
+    )
+    if not ok:
+        console.print(
+            f"[red]demo FAILED[/red]: exit {first.code}, exact={check.exact}, invalid dead-lettered={invalid_dead}, "
+            f"all complete={all_complete}, markets/events exact={context.exact}/{context_again.exact}, "
+            f"second run's trade requests={again.trade_requests}; wrong wallets: {check.wallets_wrong}; "
+            f"markets: {context.markets}; events: {context.events}"
+        )
+        return 1
+    console.print("[green]demo OK: 0 duplicates, 0 missing, 0 extra; markets and events exact, refreshed[/green]")
+    return 0
+
+
+@dataclass
+class DemoRun:
+    code: int
+    elapsed: float
+    con: Any
+    status: Status
+    letters: list[DeadLetter]
+    requests: int
+    retries: int
+    rate_limited: int
+    trade_requests: int
+    market_requests: dict[str, int]
+
+
+def _run(settings: Settings, db: Path, workers: int, wallets_file: Path, sim: RunningSimulator) -> DemoRun:
+    trades_before = sim.state.stats.requests
+    markets_before = dict(sim.state.stats.markets.by_endpoint)
+    deps = bootstrap.embedded(settings, db=db)
+    deps.warehouse.create_schema()
+    import_wallets(wallets_file, deps.warehouse, deps.dead_letters)
+    runner = EmbeddedRunner(run_config(settings, new_run_id(), workers), deps)
+    started = time.monotonic()
+    code = execute(runner, quiet=True)
+    assert isinstance(deps.warehouse, DuckDBWarehouse)
+    stats = runner.source.stats
+    markets = {k: v - markets_before.get(k, 0) for k, v in sim.state.stats.markets.by_endpoint.items()}
+    return DemoRun(
+        code,
+        time.monotonic() - started,
+        deps.warehouse.con,
+        deps.warehouse.status(datetime.now(UTC)),
+        deps.dead_letters.pending(1000),
+        stats.requests,
+        stats.retries,
+        stats.rate_limited,
+        sim.state.stats.requests - trades_before,
+        {k: v for k, v in markets.items() if v},
+    )
+
+
+def _context(run: DemoRun, sim: RunningSimulator, directory: Path, stamp: str, source: str) -> ContextCheck:
+    markets_path, events_path = directory / f"markets-{stamp}.jsonl", directory / f"events-{stamp}.jsonl"
+    sim.state.universe.export_markets_truth(markets_path, source=source)
+    sim.state.universe.export_events_truth(events_path, source=source)
+    cur = run.con.cursor()
+
+    def rows(table: str) -> list[dict[str, Any]]:
+        result = cur.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+
+    return verify_context(
+        markets=rows("markets"),
+        events=rows("events"),
+        misses=[(r["kind"], r["key"]) for r in rows("lookup_misses")],
+        letters=run.letters,
+        market_truth=read_truth(str(markets_path)),
+        event_truth=read_truth(str(events_path)),
+        source=source,
+    )
+
+
+def report(
+    console: Console,
+    db: Path,
+    first: DemoRun,
+    again: DemoRun,
+    check: Verification,
+    context: ContextCheck,
+    context_again: ContextCheck,
+    resolved: list[Any],
+) -> None:
     table = Table(title=f"demo: {db}", show_header=False)
+    m, e = context.markets, context.events
+    distinct = first.status.condition_ids
     rows = [
-        ("wallets", f"{check.wallets} valid ({imported.duplicates} repeated lines), {len(imported.invalid)} invalid"),
-        ("complete", str(status.by_status.get("complete", 0))),
+        ("wallets", f"{check.wallets} valid, 1 invalid"),
+        ("complete", str(first.status.by_status.get("complete", 0))),
         ("ground-truth rows", f"{check.truth_rows:,}"),
         ("warehouse rows", f"{check.warehouse_rows:,}"),
-        ("duplicates", str(check.duplicates)),
-        ("missing", str(check.missing)),
-        ("extra", str(check.extra)),
-        ("dead letters", str(len(letters))),
-        *[(f"  {letter.wallet}", f"{letter.error_class}: {letter.error}") for letter in letters],
-        ("requests", f"{runner.source.stats.requests:,} ({runner.source.stats.retries} retried)"),
-        ("429s", str(runner.source.stats.rate_limited)),
-        (
-            "simulator faults served",
-            str(
-                sum(getattr(sim_stats, "faults", {}).values())
-                if isinstance(getattr(sim_stats, "faults", None), dict)
-                else "-"
-            ),
-        ),
-        ("elapsed", f"{elapsed:.1f} s"),
-        (
-            "throughput",
-            f"{check.warehouse_rows / max(elapsed, 1e-6):,.0f} trades/s, "
-            f"{runner.source.stats.requests / max(elapsed, 1e-6):.1f} requests/s",
-        ),
-    ]
+        ("duplicates / missing / extra", f"{check.duplicates} / {check.missing} / {check.extra}"),
+        ("markets", f"{m.loaded} of {m.expected} served; {m.not_found_expected} unknown to the API (recorded: "
+                    f"{m.not_found_expected - len(m.not_found_unrecorded)}); missing {len(m.missing)}, wrong "
+                    f"{len(m.wrong)}, duplicate keys {m.duplicates}"),
+        ("events", f"{e.loaded} of {e.expected}; missing {len(e.missing)}, wrong {len(e.wrong)}, "
+                   f"duplicates {e.duplicates}"),
+        ("failing market", f"{', '.join(context.failing) or '-'} (dead-lettered: {context.failing_dead_lettered})"),
+        ("market requests", f"{_requests(first.market_requests)} for {distinct} condition ids "
+                            f"(ceil(n / 100) = {-(-distinct // 100)} batches)"),
+        ("dead letters", str(len(first.letters))),
+        *[(f"  {x.wallet or x.attributes.get('kind', '-')}", f"{x.error_class}: {x.error}") for x in first.letters],
+        ("requests", f"{first.requests:,} ({first.retries} retried, {first.rate_limited} answered 429)"),
+        ("elapsed", f"{first.elapsed:.1f} s, {check.warehouse_rows / max(first.elapsed, 1e-6):,.0f} trades/s"),
+        ("a day later", f"{len(resolved)} market(s) resolved; second run: {again.trade_requests} trade requests, "
+                        f"{_requests(again.market_requests)} (refreshes); markets exact: {context_again.exact}"),
+    ]  # fmt: skip
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)
-    invalid_dead = any(letter.wallet == INVALID_LINE for letter in letters)
-    all_complete = status.by_status.get("complete", 0) == check.wallets
-    # `backfill run` answers 3 for a run with dead letters: here the invalid line must be one.
-    ok = code == 3 and check.exact and invalid_dead and all_complete
-    if not ok:
-        console.print(
-            f"[red]demo FAILED[/red]: exit {code}, exact={check.exact}, invalid dead-lettered="
-            f"{invalid_dead}, all complete={all_complete}; wrong wallets: {check.wallets_wrong}"
-        )
-        return 1
-    console.print("[green]demo OK: 0 duplicates, 0 missing, 0 extra[/green]")
-    return 0
+
+
+def _requests(by_endpoint: dict[str, int]) -> str:
+    return ", ".join(f"{n} {endpoint}" for endpoint, n in sorted(by_endpoint.items())) or "none"
 
 
 def main(argv: list[str] | None = None) -> int:

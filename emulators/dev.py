@@ -248,6 +248,7 @@ class DevCloud:
             "TRADE_SOURCE": self.config.source,
             "DOME_API_BASE_URL": self.sim.base_url,
             "POLYMARKET_API_BASE_URL": self.sim.data_api_url,
+            "GAMMA_API_BASE_URL": self.sim.gamma_url,
             "DOME_API_KEY": self.config.api_key,
             "DOME_TIER": tier if tier in ("free", "dev", "pro") else "pro",
             "FETCH_BUDGET_SECONDS": "60",

@@ -2,7 +2,7 @@
 
     dispatcher(settings)  -> DispatcherDeps   BigQuery, Pub/Sub publisher, dead-letter table + inbox
     fetcher(settings)     -> FetcherDeps      Pub/Sub publisher, GCS, the trade source, dead-letter topic
-    loader(settings)      -> LoaderDeps       BigQuery, dead-letter topic
+    loader(settings)      -> LoaderDeps       BigQuery, the parts bucket (whose parts it trusts), dead-letter topic
     embedded(settings, …) -> EmbeddedDeps     the in-process bus + DuckDB and a folder (or BigQuery + GCS)
 
 Tests replace adapters through `Overrides`, a frozen dataclass: a misspelt name is a TypeError, not a
@@ -31,19 +31,22 @@ from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.adapters.local.files import LocalObjectStore
 from shared.adapters.sources.breaker import Breaker
 from shared.adapters.sources.dome import DomeSource
+from shared.adapters.sources.gamma import GammaSource
 from shared.adapters.sources.limiter import RateLimiter, Window
 from shared.adapters.sources.polymarket import PolymarketSource
 from shared.adapters.sql.deadletters import SqlDeadLetters
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.handlers.fetch import FetchBudget
+from shared.handlers.lookups import LookupPolicy
 from shared.ports.clock import Clock
 from shared.ports.deadletters import DeadLetterInbox, DeadLetterSink, DeadLetterStore
 from shared.ports.objectstore import ObjectStore
 from shared.ports.publisher import Publisher
-from shared.ports.source import TradeSource
+from shared.ports.source import MarketSource, TradeSource
 from shared.ports.warehouse import Warehouse
 from shared.resources import load_resources
 from shared.settings import CloudSettings, DispatcherSettings, FetcherSettings, LoaderSettings, Settings
+from shared.web.auth import Certificates
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ class Overrides:
     inbox: DeadLetterInbox | None = None
     store: ObjectStore | None = None
     source: TradeSource | None = None
+    markets: MarketSource | None = None
     clock: Clock | None = None
+    certificates: Certificates | None = None  # Google's certificates, for the services' caller check
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class FetcherDeps:
     publisher: Publisher
     store: ObjectStore
     source: TradeSource
+    markets: MarketSource
     dead_letters: DeadLetterSink
     clock: Clock
 
@@ -80,6 +86,7 @@ class FetcherDeps:
 @dataclass(frozen=True)
 class LoaderDeps:
     warehouse: Warehouse
+    store: ObjectStore  # only to tell its own part files (name_from_uri); the load job reads them
     dead_letters: DeadLetterSink
     clock: Clock
 
@@ -91,6 +98,7 @@ class EmbeddedDeps:
     bus: Bus
     store: ObjectStore
     source: TradeSource
+    markets: MarketSource
     clock: Clock
 
 
@@ -127,6 +135,34 @@ def make_source(settings: Settings, *, clock: Clock | None = None, taker_only: b
         return DomeSource(settings.dome_api_base_url, key, RateLimiter(settings.rate_windows(), clock=clock), **http)
     limiter = RateLimiter((Window(settings.polymarket_rate_per_10s, 10.0),), clock=clock)
     return PolymarketSource(settings.polymarket_api_base_url, limiter, taker_only=taker_only, **http)
+
+
+def make_market_source(settings: Settings, trades: TradeSource, *, clock: Clock | None = None) -> MarketSource:
+    """Where markets and events come from: Dome's own endpoints, through the SAME client as its trades
+    (one key, one limiter, one breaker), or Gamma for the Data API source (its own limits)."""
+    if isinstance(trades, DomeSource):
+        return trades
+    clock = clock or SystemClock()
+    return GammaSource(
+        settings.gamma_api_base_url,
+        RateLimiter((Window(settings.gamma_rate_per_10s, 10.0),), clock=clock),
+        connect_timeout=settings.http_connect_timeout_seconds,
+        read_timeout=settings.http_read_timeout_seconds,
+        max_attempts=settings.http_max_attempts,
+        retry_seconds=settings.http_retry_seconds,
+        clock=clock,
+    )
+
+
+def lookup_policy(settings: Settings) -> LookupPolicy | None:
+    """When markets and events are looked up again (None: LOOKUPS=false, not at all)."""
+    if not settings.lookups:
+        return None
+    return LookupPolicy(
+        refresh_seconds=settings.markets_refresh_seconds,
+        miss_retry_seconds=settings.lookup_miss_retry_seconds,
+        lease_seconds=min(settings.lease_seconds, 3600),
+    )
 
 
 def fetch_budget(settings: Settings, max_pages: int | None = None) -> FetchBudget:
@@ -190,10 +226,12 @@ def dispatcher(s: DispatcherSettings, o: Overrides = Overrides()) -> DispatcherD
 
 def fetcher(s: FetcherSettings, o: Overrides = Overrides()) -> FetcherDeps:
     publisher = o.publisher or _publisher(s)
+    source = o.source or make_source(s)
     return FetcherDeps(
         publisher,
         o.store or gcs_store(s.gcp_project, s.gcs_bucket),
-        o.source or make_source(s),
+        source,
+        o.markets or make_market_source(s, source),
         o.dead_letters or PubSubDeadLetterSink(_as_pubsub(publisher)),
         o.clock or SystemClock(),
     )
@@ -201,7 +239,12 @@ def fetcher(s: FetcherSettings, o: Overrides = Overrides()) -> FetcherDeps:
 
 def loader(s: LoaderSettings, o: Overrides = Overrides()) -> LoaderDeps:
     dead_letters = o.dead_letters or PubSubDeadLetterSink(_as_pubsub(o.publisher or _publisher(s)))
-    return LoaderDeps(o.warehouse or bigquery_warehouse(cloud_target(s)), dead_letters, o.clock or SystemClock())
+    return LoaderDeps(
+        o.warehouse or bigquery_warehouse(cloud_target(s)),
+        o.store or gcs_store(s.gcp_project, s.gcs_bucket),
+        dead_letters,
+        o.clock or SystemClock(),
+    )
 
 
 def _as_pubsub(publisher: Publisher) -> PubSubPublisher:
@@ -241,4 +284,6 @@ def embedded(
     dead_letters = SqlDeadLetters(warehouse, clock)
     attempts = settings.max_delivery_attempts
     bus = Bus(dead_letters, clock=clock, max_attempts=attempts, min_backoff=backoff[0], max_backoff=backoff[1])
-    return EmbeddedDeps(warehouse, dead_letters, bus, store, o.source or make_source(settings, clock=clock), clock)
+    source = o.source or make_source(settings, clock=clock)
+    markets = o.markets or make_market_source(settings, source, clock=clock)
+    return EmbeddedDeps(warehouse, dead_letters, bus, store, source, markets, clock)

@@ -2,10 +2,14 @@
 
 Nothing here runs at import time: services call `Settings()` in their lifespan, the CLI in its
 command. Each field's description names the variable, so a failed validation says what to fix.
+
+Reading DOME_API_KEY registers it for redaction (shared/core/errors.py, `register_secret`), so from the
+moment a process has the key, no error text, dead letter or log line can show it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -13,6 +17,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.adapters.sources.limiter import TIERS, Window
+from shared.core.errors import register_secret
+
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 
 class Settings(BaseSettings):
@@ -20,7 +27,9 @@ class Settings(BaseSettings):
 
     trade_source: Literal["dome", "polymarket"] = Field("dome", description="TRADE_SOURCE: which API to page")
     dome_api_base_url: str = Field("https://api.domeapi.io/v1", description="DOME_API_BASE_URL")
-    dome_api_key: SecretStr | None = Field(None, description="DOME_API_KEY: Bearer key (never logged)")
+    dome_api_key: SecretStr | None = Field(
+        None, description="DOME_API_KEY: Bearer key (registered for redaction when read: never logged or echoed)"
+    )
     dome_tier: Literal["free", "dev", "pro", "custom"] = Field("dev", description="DOME_TIER: the key's limits")
     dome_rate_per_second: int | None = Field(None, ge=1, description="DOME_RATE_PER_SECOND: custom 1 s window")
     dome_rate_per_10s: int | None = Field(None, ge=1, description="DOME_RATE_PER_10S: custom 10 s window")
@@ -29,6 +38,19 @@ class Settings(BaseSettings):
     )
     polymarket_rate_per_10s: int = Field(
         200, ge=1, description="POLYMARKET_RATE_PER_10S: the published /trades limit is 200 per 10 s"
+    )
+    gamma_api_base_url: str = Field(
+        "https://gamma-api.polymarket.com", description="GAMMA_API_BASE_URL: markets and events for the Data API"
+    )
+    gamma_rate_per_10s: int = Field(
+        300, ge=1, description="GAMMA_RATE_PER_10S: Gamma publishes 300 per 10 s for /markets (500 for /events)"
+    )
+    lookups: bool = Field(True, description="LOOKUPS: look up the markets and events the trades name")
+    markets_refresh_seconds: int = Field(
+        6 * 3600, ge=0, description="MARKETS_REFRESH_SECONDS: re-fetch an unresolved market or event this old"
+    )
+    lookup_miss_retry_seconds: int = Field(
+        24 * 3600, ge=0, description="LOOKUP_MISS_RETRY_SECONDS: ask again for an id the API did not know"
     )
     http_connect_timeout_seconds: float = Field(
         5.0, gt=0, le=60, description="HTTP_CONNECT_TIMEOUT_SECONDS: to open a connection to the API"
@@ -62,13 +84,19 @@ class Settings(BaseSettings):
     bq_location: str | None = Field(None, description="BQ_LOCATION: dataset location (e.g. US)")
     bigquery_api_endpoint: str | None = Field(None, description="BIGQUERY_API_ENDPOINT: emulator endpoint")
 
-    @field_validator("dome_api_base_url", "polymarket_api_base_url")
+    @field_validator("dome_api_base_url", "polymarket_api_base_url", "gamma_api_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"must be an http(s):// URL with a host, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _register_the_key(self) -> Settings:
+        if self.dome_api_key is not None:
+            register_secret(self.dome_api_key.get_secret_value())
+        return self
 
     @model_validator(mode="after")
     def _custom_tier_needs_numbers(self) -> Settings:
@@ -93,8 +121,46 @@ class CloudSettings(Settings):
     gcs_bucket: str = Field(description="GCS_BUCKET: where the part files go")
     bq_dataset: str = Field("polymarket", description="BQ_DATASET: trades, checkpoints, leases")
     bq_staging_dataset: str = Field("polymarket_staging", description="BQ_STAGING_DATASET: per-batch staging")
-    oidc_audience: str | None = Field(None, description="OIDC_AUDIENCE: verify push/scheduler tokens if set")
     log_level: str = Field("INFO", description="LOG_LEVEL")
+
+    # Who may call which route (docs/design.md, "Who may call"): a Google-signed ID token for OIDC_AUDIENCE
+    # whose verified `email` is in the route's list. Operators are one service account the operators'
+    # group may impersonate (ID tokens carry an email, never group membership).
+    oidc_audience: str | None = Field(
+        None,
+        description="OIDC_AUDIENCE: the audience callers' ID tokens must carry (the service's URL); with it set, "
+        "or on Cloud Run, every route but /healthz needs a valid token; on Cloud Run without it every call is "
+        "refused (503)",
+    )
+    allowed_scheduler_emails: str = Field(
+        "",
+        description="ALLOWED_SCHEDULER_EMAILS: comma-separated service-account emails that may POST /dispatch "
+        "(the Cloud Scheduler job's OIDC identity)",
+    )
+    allowed_operator_emails: str = Field(
+        "",
+        description="ALLOWED_OPERATOR_EMAILS: comma-separated emails that may call GET /status and POST "
+        "/dead-letters/replay: the operator service account, which operators impersonate "
+        "(gcloud auth print-identity-token --impersonate-service-account=OPERATOR_SA --audiences=URL "
+        "--include-email)",
+    )
+    allowed_push_emails: str = Field(
+        "",
+        description="ALLOWED_PUSH_EMAILS: comma-separated service-account emails that may POST / (the push "
+        "subscriptions' OIDC identities)",
+    )
+    k_service: str | None = Field(
+        None, description="K_SERVICE: set by Cloud Run; there, missing OIDC_AUDIENCE or callers fail closed"
+    )
+
+    @field_validator("allowed_scheduler_emails", "allowed_operator_emails", "allowed_push_emails")
+    @classmethod
+    def _emails(cls, value: str) -> str:
+        emails = [e.strip().lower() for e in value.split(",") if e.strip()]
+        bad = [e for e in emails if not _EMAIL.fullmatch(e)]
+        if bad:
+            raise ValueError(f"want comma-separated emails, not {', '.join(map(repr, bad))}")
+        return ",".join(emails)
 
 
 class DispatcherSettings(CloudSettings):

@@ -1,6 +1,6 @@
 # The wallet-trade backfill on Google Cloud (docs/design.md, "Shape"):
 #   Scheduler -> dispatcher -> topic wallets -push-> fetcher -> GCS parts -> topic files -push-> loader -> BigQuery
-# storage.tf, bigquery.tf, iam.tf and scheduler.tf hold the rest.
+# storage.tf, bigquery.tf, iam.tf, scheduler.tf, monitoring.tf and operators.tf hold the rest.
 
 locals {
   # THE resource names: the file the local emulator bootstrap reads too, so the two cannot drift.
@@ -38,6 +38,27 @@ locals {
 
   pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
+  # Optional customer-managed keys (variables.tf, "Encryption"): the location part of each key given, for
+  # the plan-time checks below. BigQuery's multi-regions take the key ring location of the same name
+  # (US -> us), except EU, whose key rings live in "europe".
+  kms_keys = {
+    storage           = var.storage_kms_key_name
+    bigquery          = var.bigquery_kms_key_name
+    pubsub            = var.pubsub_kms_key_name
+    secret            = var.secret_kms_key_name
+    artifact_registry = var.artifact_registry_kms_key_name
+  }
+  kms_key_location      = { for use, key in local.kms_keys : use => split("/", key)[3] if key != null }
+  bigquery_key_location = upper(var.bigquery_location) == "EU" ? "europe" : lower(var.bigquery_location)
+  # Who encrypts with each key: grant it roles/cloudkms.cryptoKeyEncrypterDecrypter on the key first.
+  cmek_service_agents = {
+    storage           = "service-${data.google_project.this.number}@gs-project-accounts.iam.gserviceaccount.com"
+    bigquery          = "bq-${data.google_project.this.number}@bigquery-encryption.iam.gserviceaccount.com"
+    pubsub            = local.pubsub_service_agent
+    secret            = "service-${data.google_project.this.number}@gcp-sa-secretmanager.iam.gserviceaccount.com"
+    artifact_registry = "service-${data.google_project.this.number}@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+  }
+
   image_repository = "${var.region}-docker.pkg.dev/${var.project}/${var.artifact_repository}"
   images = {
     for name in ["dispatcher", "fetcher", "loader"] : name => coalesce(lookup(var.images, name, null), "${local.image_repository}/${name}:${var.image_tag}")
@@ -67,10 +88,15 @@ locals {
     BQ_LOCATION        = var.bigquery_location
     LOG_LEVEL          = var.log_level
   }
+  # Who may call which route (docs/design.md, "Who may call"): each service checks the `email` of the
+  # caller's ID token against these, per route; the push identities are the subscriptions' own.
+  push_invoker_emails = { for name, s in local.push_subscriptions : s.push_service => module.push[name].invoker_email... }
   dispatcher_env = {
-    TRADERS_TABLE = local.traders_table
-    LEASE_SECONDS = var.lease_seconds
-    MAX_IN_FLIGHT = local.max_in_flight
+    TRADERS_TABLE            = local.traders_table
+    LEASE_SECONDS            = var.lease_seconds
+    MAX_IN_FLIGHT            = local.max_in_flight
+    ALLOWED_SCHEDULER_EMAILS = google_service_account.scheduler.email
+    ALLOWED_OPERATOR_EMAILS  = google_service_account.operator.email
   }
   fetcher_env = {
     TRADE_SOURCE      = var.trade_source
@@ -83,10 +109,15 @@ locals {
     POLYMARKET_RATE_PER_10S = local.fetcher_polymarket_rate_per_10s
     FETCH_BUDGET_SECONDS    = var.fetch_budget_seconds
     FETCH_MAX_PAGES         = var.fetch_max_pages
+    ALLOWED_PUSH_EMAILS     = join(",", local.push_invoker_emails["fetcher"])
+    # GET /status. The operator account holds run.invoker on the dispatcher only (operators.tf): to reach
+    # the fetcher's /status too, it needs that grant here as well.
+    ALLOWED_OPERATOR_EMAILS = google_service_account.operator.email
   }
   loader_env = {
     LOADER_FLUSH_FILES   = var.loader_flush_files
     LOADER_FLUSH_SECONDS = var.loader_flush_seconds
+    ALLOWED_PUSH_EMAILS  = join(",", local.push_invoker_emails["loader"])
   }
 
   service_uris = {
@@ -108,6 +139,8 @@ locals {
     "cloudscheduler.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
@@ -176,6 +209,24 @@ resource "terraform_data" "invariants" {
       condition     = length(local.push_subscriptions) + length(local.pull_subscription_of_topic) == length(local.resources.subscriptions)
       error_message = "resources.yaml declares a subscription that is neither a push subscription nor the one pull subscription of a dead-letter topic."
     }
+    # A CMEK must live where the data does, or the create call fails half-way through an apply.
+    precondition {
+      condition     = lookup(local.kms_key_location, "storage", var.region) == var.region
+      error_message = "storage_kms_key_name must be a key in ${var.region} (the bucket's location), not in ${lookup(local.kms_key_location, "storage", "-")}."
+    }
+    precondition {
+      condition     = lookup(local.kms_key_location, "artifact_registry", var.region) == var.region
+      error_message = "artifact_registry_kms_key_name must be a key in ${var.region} (the repository's location), not in ${lookup(local.kms_key_location, "artifact_registry", "-")}."
+    }
+    precondition {
+      condition     = lookup(local.kms_key_location, "bigquery", local.bigquery_key_location) == local.bigquery_key_location
+      error_message = "bigquery_kms_key_name must be a key in ${local.bigquery_key_location} (matching bigquery_location ${var.bigquery_location}), not in ${lookup(local.kms_key_location, "bigquery", "-")}."
+    }
+    # Every push subscription gets a backlog-age alert (monitoring.tf), so its service needs a threshold.
+    precondition {
+      condition     = length(setsubtract(keys(local.consumed_topic), keys(var.backlog_age_alert_seconds))) == 0
+      error_message = "backlog_age_alert_seconds needs a threshold for every push service of resources.yaml (${join(", ", keys(local.consumed_topic))})."
+    }
   }
 }
 
@@ -200,6 +251,7 @@ module "push" {
   dead_letter_ack_deadline_seconds = local.resources.subscriptions[local.dead_letter_pull[each.key]].ack_deadline_seconds
   dead_letter_message_retention    = local.resources.subscriptions[local.dead_letter_pull[each.key]].message_retention
   pubsub_service_agent_email       = local.pubsub_service_agent
+  kms_key_name                     = var.pubsub_kms_key_name
   labels                           = var.labels
 
   depends_on = [google_project_service.this, google_project_service_identity.pubsub]
@@ -219,13 +271,11 @@ module "dispatcher" {
   max_instances   = 1
   concurrency     = 8
   timeout_seconds = var.dispatch_attempt_deadline_seconds
-  # ALL (with IAM) so operators can reach /status from outside Google's network; see var.dispatcher_ingress.
+  # Internal by default: the scheduler, and operators inside the project's network; see var.dispatcher_ingress.
   ingress = var.dispatcher_ingress
   env     = merge(local.common_env, local.dispatcher_env)
-  invokers = merge(
-    { scheduler = "serviceAccount:${google_service_account.scheduler.email}" },
-    { for member in var.operator_members : member => member },
-  )
+  # The operator service account's run.invoker is in operators.tf; operators themselves impersonate it.
+  invokers            = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
   deletion_protection = var.deletion_protection
   labels              = var.labels
 
@@ -290,12 +340,20 @@ module "loader" {
 # --- Images and the API key ---------------------------------------------------------------------
 
 resource "google_artifact_registry_repository" "images" {
+  #checkov:skip=CKV_GCP_84:CMEK is opt-in through var.artifact_registry_kms_key_name (null keeps Google-managed encryption, the default this check sees); the images hold code and its dependencies, no trade data and no secret.
   project       = var.project
   location      = var.region
   repository_id = var.artifact_repository
   format        = "DOCKER"
   description   = "Images of the dispatcher, fetcher and loader (built from services/<name>/Dockerfile)."
+  kms_key_name  = var.artifact_registry_kms_key_name
   labels        = var.labels
+
+  # A tag, once pushed, is one build for good: var.image_tag then names exactly what runs, and a
+  # rebuild must take a new tag (a git sha) instead of silently replacing the image under a revision.
+  docker_config {
+    immutable_tags = true
+  }
 
   depends_on = [google_project_service.this]
 }
@@ -307,7 +365,14 @@ resource "google_secret_manager_secret" "dome_api_key" {
   labels    = var.labels
 
   replication {
-    auto {}
+    auto {
+      dynamic "customer_managed_encryption" {
+        for_each = var.secret_kms_key_name == null ? [] : [var.secret_kms_key_name]
+        content {
+          kms_key_name = customer_managed_encryption.value
+        }
+      }
+    }
   }
 
   depends_on = [google_project_service.this]

@@ -78,3 +78,18 @@ output "dome_api_key_secret" {
   description = "Add the key as a version of this secret (terraform never holds it)."
   value       = google_secret_manager_secret.dome_api_key.secret_id
 }
+
+output "cmek_service_agents" {
+  description = "Service agent that uses each optional KMS key (storage, bigquery, pubsub, secret, artifact_registry): grant it roles/cloudkms.cryptoKeyEncrypterDecrypter on the key before setting the matching *_kms_key_name."
+  value       = local.cmek_service_agents
+}
+
+output "monitoring" {
+  description = "The alert policies (keyed by push subscription) and the dashboard (Monitoring > Dashboards > \"Backfill pipeline\")."
+  value = {
+    dead_letter_alerts = { for sub, policy in google_monitoring_alert_policy.dead_letters : sub => policy.name }
+    backlog_alerts     = { for sub, policy in google_monitoring_alert_policy.backlog_age : sub => policy.name }
+    fetcher_5xx_alert  = google_monitoring_alert_policy.fetcher_5xx.name
+    dashboard          = google_monitoring_dashboard.backfill.id
+  }
+}

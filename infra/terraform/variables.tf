@@ -62,14 +62,20 @@ variable "artifact_repository" {
   }
 }
 
+# Required: a deployment names the build it runs. The repository's tags are immutable, so a tag is
+# one build for good; deploy by digest with var.images to pin even that.
 variable "image_tag" {
   type        = string
-  description = "Tag of the images built from services/<name>/Dockerfile, used where var.images names none (prefer a git sha over latest)."
-  default     = "latest"
+  description = "Tag of the images built from services/<name>/Dockerfile (a git sha, say), used where var.images names none. Required; never \"latest\"."
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
     error_message = "image_tag must be a valid docker tag."
+  }
+
+  validation {
+    condition     = lower(var.image_tag) != "latest"
+    error_message = "image_tag must name one build (a git sha or a release), not latest: a moving tag makes a deployment unrepeatable."
   }
 }
 
@@ -85,6 +91,11 @@ variable "images" {
   validation {
     condition     = alltrue([for image in values(var.images) : image == null || can(regex("^[^\\s]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", image))])
     error_message = "each image must be a full reference ending in :<tag> or @sha256:<digest>."
+  }
+
+  validation {
+    condition     = alltrue([for image in values(var.images) : image == null ? true : !endswith(lower(image), ":latest")])
+    error_message = "an image must not be :latest; give a tag of one build or @sha256:<digest>."
   }
 }
 
@@ -358,8 +369,8 @@ variable "dispatch_retry_count" {
 
 variable "dispatcher_ingress" {
   type        = string
-  description = "Ingress of the dispatcher. ALL (still IAM-authenticated) lets operators curl /status with an identity token from outside Google's network; INTERNAL_ONLY if nobody needs that."
-  default     = "INGRESS_TRAFFIC_ALL"
+  description = "Ingress of the dispatcher. INTERNAL_ONLY (the default) admits Cloud Scheduler and callers inside the project's VPC networks: operators call /status and /dead-letters/replay from there (a VM, Cloud Workstations, a VPN) with an ID token of the operator service account (operators.tf), and run a dispatch with `gcloud scheduler jobs run dispatch`. INGRESS_TRAFFIC_ALL lets them call from anywhere; Cloud Run IAM and the dispatcher's own per-route check (ALLOWED_*_EMAILS) still apply."
+  default     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
 
   validation {
     condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_ONLY"], var.dispatcher_ingress)
@@ -369,7 +380,7 @@ variable "dispatcher_ingress" {
 
 variable "operator_members" {
   type        = list(string)
-  description = "Principals (user:..., group:...) allowed to invoke the dispatcher (/status, manual /dispatch). Never allUsers."
+  description = "Principals (group:..., user:...) that may impersonate the operator service account (roles/iam.serviceAccountTokenCreator, operators.tf) to call the dispatcher's GET /status and POST /dead-letters/replay; ID tokens carry an email, never group membership, so the dispatcher admits that account, not these principals. Never allUsers."
   default     = []
 
   validation {
@@ -399,5 +410,103 @@ variable "log_level" {
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
     error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+# --- Encryption: optional customer-managed keys (CMEK) -----------------------------------------------
+# Null (the default) keeps Google-managed encryption and leaves each resource exactly as without the
+# variable. A key is the operator's: its service agent (output cmek_service_agents) needs
+# roles/cloudkms.cryptoKeyEncrypterDecrypter on it BEFORE the apply that uses it. Choose the keys before
+# the first apply: a key added later protects only what is written after it (existing objects, tables
+# and secret versions keep their encryption; moving a BigQuery table to a key takes a copy job), and the
+# Artifact Registry repository cannot change its key without being replaced.
+
+variable "storage_kms_key_name" {
+  type        = string
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that encrypts new part files by default (the bucket's default_kms_key_name); in var.region. Null: Google-managed."
+  default     = null
+
+  validation {
+    condition     = var.storage_kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.storage_kms_key_name))
+    error_message = "storage_kms_key_name must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> or null."
+  }
+}
+
+variable "bigquery_kms_key_name" {
+  type        = string
+  description = "Cloud KMS key for both datasets' default encryption and the managed tables; in the location matching bigquery_location (US -> us, EU -> europe, a region -> that region). Null: Google-managed."
+  default     = null
+
+  validation {
+    condition     = var.bigquery_kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.bigquery_kms_key_name))
+    error_message = "bigquery_kms_key_name must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> or null."
+  }
+}
+
+variable "pubsub_kms_key_name" {
+  type        = string
+  description = "Cloud KMS key that encrypts the messages of the four topics (wallets, files and their dead-letter topics). Null: Google-managed."
+  default     = null
+
+  validation {
+    condition     = var.pubsub_kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.pubsub_kms_key_name))
+    error_message = "pubsub_kms_key_name must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> or null."
+  }
+}
+
+variable "secret_kms_key_name" {
+  type        = string
+  description = "Cloud KMS key that encrypts the API key secret's versions (automatic replication: the key must be in location global). Null: Google-managed."
+  default     = null
+
+  validation {
+    condition     = var.secret_kms_key_name == null || can(regex("^projects/[^/]+/locations/global/keyRings/[^/]+/cryptoKeys/[^/]+$", var.secret_kms_key_name))
+    error_message = "secret_kms_key_name must be projects/<p>/locations/global/keyRings/<r>/cryptoKeys/<k> (a secret with automatic replication takes only a global key) or null."
+  }
+}
+
+variable "artifact_registry_kms_key_name" {
+  type        = string
+  description = "Cloud KMS key that encrypts the image repository; in var.region. Set it before the repository exists: changing it replaces the repository. Null: Google-managed."
+  default     = null
+
+  validation {
+    condition     = var.artifact_registry_kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.artifact_registry_kms_key_name))
+    error_message = "artifact_registry_kms_key_name must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k> or null."
+  }
+}
+
+# --- Monitoring (monitoring.tf) -------------------------------------------------------------------
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels (projects/<p>/notificationChannels/<id>) every alert policy notifies. Empty: alerts open incidents in the console only."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "notification_channels must be ids like projects/my-project/notificationChannels/1234567890."
+  }
+}
+
+variable "backlog_age_alert_seconds" {
+  type        = map(number)
+  description = "Per push service (fetcher, loader): alert when the oldest unacked message of the subscription that pushes to it is older than this for 5 minutes. Defaults: fetcher 3600 (a healthy backlog waits minutes; five failing deliveries with back-off take under half an hour), loader 1800 (batches flush every loader_flush_seconds)."
+  default     = { fetcher = 3600, loader = 1800 }
+
+  validation {
+    condition     = alltrue([for seconds in values(var.backlog_age_alert_seconds) : seconds >= 300 && seconds <= 604800 && floor(seconds) == seconds])
+    error_message = "backlog_age_alert_seconds values must be whole seconds from 300 (5 minutes) to 604800 (Pub/Sub's 7-day retention)."
+  }
+}
+
+variable "fetcher_5xx_ratio_threshold" {
+  type        = number
+  description = "Alert when more than this fraction of the fetcher's responses are 5xx for 10 minutes. Some 503s are normal (a transient failure is answered 503 so Pub/Sub backs off); a sustained share means the API or a dependency is failing."
+  default     = 0.2
+
+  validation {
+    condition     = var.fetcher_5xx_ratio_threshold > 0 && var.fetcher_5xx_ratio_threshold < 1
+    error_message = "fetcher_5xx_ratio_threshold must be a fraction strictly between 0 and 1."
   }
 }

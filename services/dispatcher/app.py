@@ -1,9 +1,12 @@
-"""The dispatcher's HTTP interface.
+"""The dispatcher's HTTP interface, and who may call each route (shared/web/auth.py).
 
-POST /dispatch              {run_id?, mode: backfill|incremental, max_in_flight?} -> what it published
-POST /dead-letters/replay   {error_class?, wallet?, max, dry_run}                 -> what it replayed
-GET  /status                wallets by status, trades, in flight, dead letters, newest load
-GET  /healthz
+POST /dispatch              the scheduler    {run_id?, mode: backfill|incremental, max_in_flight?}
+POST /dead-letters/replay   operators        {error_class?, wallet?, max, dry_run} -> what it replayed
+GET  /status                operators        wallets by status, trades, in flight, dead letters, newest load
+GET  /healthz               anyone
+
+`max_in_flight` may lower this call's cap, never raise it: above MAX_IN_FLIGHT it is a 422 naming the
+setting (a silent cap would let a caller believe it dispatched more than it did).
 
 Each call first moves the letters waiting on the dead-letter topics into the dead-letter table, so a
 wallet the fetcher or Pub/Sub dead-lettered is parked before anything is dispatched again.
@@ -19,6 +22,7 @@ from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -26,17 +30,26 @@ from shared import bootstrap
 from shared.bootstrap import DispatcherDeps, Overrides
 from shared.core.messages import RunId
 from shared.handlers.dispatch import DispatchResult, dispatch
+from shared.handlers.lookups import dispatch_lookups
 from shared.handlers.replay import collect_dead_letters, replay_dead_letters
 from shared.logs import setup_json_logging
 from shared.settings import DispatcherSettings
 from shared.web import app as webapp
+from shared.web.auth import Callers
+
+ROUTES = {
+    ("POST", "/dispatch"): Callers.SCHEDULER,
+    ("POST", "/dead-letters/replay"): Callers.OPERATORS,
+    ("GET", "/status"): Callers.OPERATORS,
+}
 
 
 class DispatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run_id: RunId | None = None
     mode: Literal["backfill", "incremental"] = "backfill"
-    max_in_flight: int | None = Field(None, ge=1, le=1_000_000)
+    max_in_flight: int | None = Field(None, ge=1)  # at most MAX_IN_FLIGHT, checked in the route
+    lookups: bool = True  # also schedule the markets and events the trades name (when LOOKUPS is on)
 
 
 class ReplayRequest(BaseModel):
@@ -55,13 +68,15 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
         s = settings or DispatcherSettings()
         if overrides is None:
             setup_json_logging(s.log_level, s.gcp_project)
-        deps = bootstrap.dispatcher(s, overrides or Overrides())
+        o = overrides or Overrides()
+        webapp.open_gate(app, s, o.certificates)
+        deps = bootstrap.dispatcher(s, o)
         deps.warehouse.check_schema()
         app.state.settings, app.state.deps = s, deps
         yield
 
     app = FastAPI(title="dispatcher", lifespan=lifespan)
-    webapp.install(app, lambda: getattr(getattr(app.state, "settings", None), "oidc_audience", None))
+    webapp.install(app, ROUTES)
 
     def deps() -> DispatcherDeps:
         d: DispatcherDeps = app.state.deps
@@ -72,15 +87,19 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/dispatch")
-    async def post_dispatch(body: DispatchRequest | None = None) -> dict[str, Any]:
+    @app.post("/dispatch", response_model=None)
+    async def post_dispatch(body: DispatchRequest | None = None) -> dict[str, Any] | JSONResponse:
         body = body or DispatchRequest()
         s: DispatcherSettings = app.state.settings
+        if body.max_in_flight is not None and body.max_in_flight > s.max_in_flight:
+            return webapp.error_response(
+                "bad_request", f"max_in_flight {body.max_in_flight} is above MAX_IN_FLIGHT={s.max_in_flight}", 422
+            )
         run_id = body.run_id or "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
 
         def call() -> DispatchResult:
             d = deps()
-            return dispatch(
+            result = dispatch(
                 warehouse=d.warehouse,
                 publisher=d.publisher,
                 dead_letters=d.dead_letters,
@@ -91,6 +110,18 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
                 max_in_flight=body.max_in_flight or s.max_in_flight,
                 lease_seconds=s.lease_seconds,
             )
+            policy = bootstrap.lookup_policy(s)
+            if body.lookups and policy is not None:
+                lookups = dispatch_lookups(
+                    warehouse=d.warehouse,
+                    publisher=d.publisher,
+                    clock=d.clock,
+                    run_id=run_id,
+                    source=s.trade_source,
+                    policy=policy,
+                )
+                result.lookups = len(lookups)
+            return result
 
         result = await run_in_threadpool(call)
         answer: dict[str, Any] = {
@@ -101,6 +132,7 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
             "in_flight_before": result.in_flight_before,
             "wallets": [t.wallet for t in result.published[:100]],
             "refused_source_switch": len(result.source_conflicts),
+            "lookups": result.lookups,
         }
         if result.source_conflicts:
             first = result.source_conflicts[0]
@@ -152,11 +184,29 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
                 "dead_letters": status.dead_letters,
                 "parked": status.parked,
                 "newest_load": status.newest_load.isoformat() if status.newest_load else None,
+                "markets": {
+                    "condition_ids": status.condition_ids,
+                    "markets": status.markets,
+                    "unresolved": status.unresolved_markets,
+                    "not_found": status.markets_not_found,
+                    "oldest_unresolved_fetch": _iso(status.oldest_unresolved_fetch),
+                    "oldest_unresolved_age_seconds": _age(d.clock.now(), status.oldest_unresolved_fetch),
+                    "events": status.events,
+                    "events_not_found": status.events_not_found,
+                },
             }
 
         return await run_in_threadpool(collect)
 
     return app
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def _age(now: datetime, at: datetime | None) -> int | None:
+    return None if at is None else int((now - at).total_seconds())
 
 
 def main() -> None:  # pragma: no cover - the container entry point

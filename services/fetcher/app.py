@@ -1,4 +1,5 @@
-"""POST / for the `wallets` push subscription (design rules 4, 7, 8, 12).
+"""POST / for the `wallets` push subscription (design rules 4, 7, 8, 12); callers: ALLOWED_PUSH_EMAILS
+(and GET /status: ALLOWED_OPERATOR_EMAILS; shared/web/auth.py).
 
 204  the part file is durable and its FileReady (and continuation) published
 204  a permanent failure for this wallet: dead-lettered with the reason first
@@ -19,14 +20,18 @@ from starlette.concurrency import run_in_threadpool
 
 from shared import bootstrap, delivery
 from shared.bootstrap import FetcherDeps, Overrides
-from shared.core.messages import WalletTask, decode
+from shared.core.messages import LookupTask, decode_task
 from shared.delivery import Received, Verdict
 from shared.handlers.fetch import FetchBudget, fetch
+from shared.handlers.lookups import fetch_lookup
 from shared.logs import setup_json_logging
 from shared.ports.publisher import Topic
 from shared.settings import FetcherSettings
 from shared.web import app as webapp
+from shared.web.auth import Callers
 from shared.web.push import parse_push
+
+ROUTES = {("POST", "/"): Callers.PUSH, ("GET", "/status"): Callers.OPERATORS}
 
 
 def create_app(settings: FetcherSettings | None = None, overrides: Overrides | None = None) -> FastAPI:
@@ -37,14 +42,16 @@ def create_app(settings: FetcherSettings | None = None, overrides: Overrides | N
         s = settings or FetcherSettings()
         if overrides is None:
             setup_json_logging(s.log_level, s.gcp_project)
+        o = overrides or Overrides()
+        webapp.open_gate(app, s, o.certificates)
         app.state.settings = s
-        app.state.deps = bootstrap.fetcher(s, overrides or Overrides())
+        app.state.deps = bootstrap.fetcher(s, o)
         app.state.budget = bootstrap.fetch_budget(s)
         yield
         app.state.deps.source.close()
 
     app = FastAPI(title="fetcher", lifespan=lifespan)
-    webapp.install(app, lambda: getattr(getattr(app.state, "settings", None), "oidc_audience", None))
+    webapp.install(app, ROUTES)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -82,7 +89,11 @@ def create_app(settings: FetcherSettings | None = None, overrides: Overrides | N
 
 def _handle(deps: FetcherDeps, budget: FetchBudget, message: Received) -> Verdict:
     def work() -> None:
-        task = decode(WalletTask, message.data)
+        task = decode_task(message.data)
+        if isinstance(task, LookupTask):
+            webapp.set_log_fields(run_id=task.run_id)
+            fetch_lookup(task, source=deps.markets, store=deps.store, publisher=deps.publisher, clock=deps.clock)
+            return
         webapp.set_log_fields(wallet=task.wallet, run_id=task.run_id, part=task.part)
         fetch(task, source=deps.source, store=deps.store, publisher=deps.publisher, clock=deps.clock, budget=budget)
 

@@ -1,7 +1,7 @@
-"""POST / for the `files` push subscription.
+"""POST / for the `files` push subscription; callers: ALLOWED_PUSH_EMAILS (shared/web/auth.py).
 
 204  the batch holding this file committed (rows, parts and checkpoints in one transaction)
-204  this file can never load (missing, unreadable): dead-lettered with the reason first
+204  this file can never load (missing, unreadable, not one of the fetcher's parts): dead-lettered first
 400  not a push envelope
 503  the batch failed (transient, or systemic with an ERROR log): Pub/Sub redelivers
 """
@@ -19,14 +19,17 @@ from starlette.concurrency import run_in_threadpool
 from services.loader.batcher import Batcher
 from shared import bootstrap, delivery
 from shared.bootstrap import Overrides
-from shared.core.messages import FileReady, decode
+from shared.core.messages import FileReady, decode_file
 from shared.delivery import Received
 from shared.handlers.load import load
 from shared.logs import setup_json_logging
 from shared.ports.publisher import Topic
 from shared.settings import LoaderSettings
 from shared.web import app as webapp
+from shared.web.auth import Callers
 from shared.web.push import parse_push
+
+ROUTES = {("POST", "/"): Callers.PUSH}
 
 
 def create_app(settings: LoaderSettings | None = None, overrides: Overrides | None = None) -> FastAPI:
@@ -37,11 +40,13 @@ def create_app(settings: LoaderSettings | None = None, overrides: Overrides | No
         s = settings or LoaderSettings()
         if overrides is None:
             setup_json_logging(s.log_level, s.gcp_project)
-        deps = bootstrap.loader(s, overrides or Overrides())
+        o = overrides or Overrides()
+        webapp.open_gate(app, s, o.certificates)
+        deps = bootstrap.loader(s, o)
         deps.warehouse.check_schema()
         app.state.settings, app.state.deps = s, deps
         app.state.batcher = Batcher(
-            lambda batch: load(batch, warehouse=deps.warehouse, clock=deps.clock),
+            lambda batch: load(batch, warehouse=deps.warehouse, store=deps.store, clock=deps.clock),
             s.loader_flush_files,
             s.loader_flush_seconds,
         )
@@ -50,7 +55,7 @@ def create_app(settings: LoaderSettings | None = None, overrides: Overrides | No
         await app.state.batcher.stop()
 
     app = FastAPI(title="loader", lifespan=lifespan)
-    webapp.install(app, lambda: getattr(getattr(app.state, "settings", None), "oidc_audience", None))
+    webapp.install(app, ROUTES)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -62,10 +67,11 @@ def create_app(settings: LoaderSettings | None = None, overrides: Overrides | No
         webapp.log_push(push)
         message = Received(Topic.FILES, push.data, push.attributes, push.delivery_attempt or 1)
         try:
-            ready = decode(FileReady, push.data)
-            webapp.set_log_fields(wallet=ready.wallet, run_id=ready.run_id, part=ready.part, uri=ready.uri)
+            ready = decode_file(push.data)
+            if isinstance(ready, FileReady):
+                webapp.set_log_fields(wallet=ready.wallet, run_id=ready.run_id, part=ready.part, uri=ready.uri)
             result = await app.state.batcher.submit(ready)
-            verdict = delivery.judge(result.failed.get(ready.uri))
+            verdict = delivery.judge(result.error_of(ready))
         except Exception as exc:
             verdict = delivery.judge(exc)
         await run_in_threadpool(delivery.settle, verdict, message, app.state.deps.dead_letters)

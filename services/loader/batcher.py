@@ -11,16 +11,18 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from shared.core.messages import FileReady
+from shared.core.messages import FileReady, LookupReady
 from shared.handlers.load import LoadResult
 
 
 class Batcher:
-    def __init__(self, run_batch: Callable[[list[FileReady]], LoadResult], max_files: int, max_wait: float) -> None:
+    def __init__(
+        self, run_batch: Callable[[list[FileReady | LookupReady]], LoadResult], max_files: int, max_wait: float
+    ) -> None:
         self.run_batch = run_batch
         self.max_files = max_files
         self.max_wait = max_wait
-        self._queue: asyncio.Queue[tuple[FileReady, asyncio.Future[LoadResult]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[FileReady | LookupReady, asyncio.Future[LoadResult]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches: list[int] = []  # sizes of the batches run so far (for /status and tests)
 
@@ -33,7 +35,7 @@ class Batcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def submit(self, ready: FileReady) -> LoadResult:
+    async def submit(self, ready: FileReady | LookupReady) -> LoadResult:
         future: asyncio.Future[LoadResult] = asyncio.get_running_loop().create_future()
         await self._queue.put((ready, future))
         return await future

@@ -16,6 +16,7 @@ from rich.console import Console
 from shared import bootstrap
 from shared.bootstrap import BigQueryTarget, EmbeddedDeps
 from shared.core.errors import ConfigurationError, PipelineError
+from shared.logs import RedactingFormatter
 from shared.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
@@ -119,7 +120,7 @@ def target(
 def setup_logging(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

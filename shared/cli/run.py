@@ -50,7 +50,9 @@ def new_run_id() -> str:
     return "run-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
 
 
-def run_config(settings: Settings, run_id: str, workers: int, *, dispatch: bool = True) -> RunConfig:
+def run_config(
+    settings: Settings, run_id: str, workers: int, *, dispatch: bool = True, lookups: bool = True
+) -> RunConfig:
     """Pages per part: FETCH_MAX_PAGES if set, else 10 here (DuckDB's peak memory while merging a part
     grows with its size; 10 pages also make a resume after a kill lose at most 10 pages of work)."""
     pages = settings.fetch_max_pages if "fetch_max_pages" in settings.model_fields_set else EMBEDDED_PART_PAGES
@@ -60,6 +62,7 @@ def run_config(settings: Settings, run_id: str, workers: int, *, dispatch: bool 
         lease_seconds=settings.lease_seconds,
         workers=workers,
         dispatch=dispatch,
+        lookups=bootstrap.lookup_policy(settings) if lookups else None,
     )
 
 
@@ -142,7 +145,19 @@ def print_status(warehouse: Warehouse) -> None:
     table.add_row("in flight", str(status.in_flight))
     table.add_row("dead letters", str(status.dead_letters))
     table.add_row("newest load", str(status.newest_load or "-"))
+    table.add_row(
+        "markets", f"{status.markets:,} of {status.condition_ids:,} traded ({status.unresolved_markets:,} unresolved)"
+    )
+    table.add_row("  not found", f"{status.markets_not_found:,} (asked again after a day)")
+    oldest = status.oldest_unresolved_fetch
+    table.add_row("  oldest unresolved fetch", f"{oldest} ({_ago(oldest)})" if oldest else "-")
+    table.add_row("events", f"{status.events:,} ({status.events_not_found:,} not found)")
     Console().print(table)
+
+
+def _ago(at: datetime) -> str:
+    seconds = int((datetime.now(UTC) - at).total_seconds())
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
 
 
 def run(
@@ -155,6 +170,9 @@ def run(
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id for wallets not started yet.")] = None,
     source: SourceOption = None,
+    markets: Annotated[
+        bool, typer.Option("--markets/--no-markets", help="Also look up the markets and events the trades name.")
+    ] = True,
     switch_source: Annotated[
         bool, typer.Option("--switch-source", help="Re-fetch wallets loaded from the other source (drops their rows).")
     ] = False,
@@ -189,7 +207,7 @@ def run(
     )
     for letter in imported.invalid:
         console.print(f"  [yellow]invalid[/yellow] {letter.error}")
-    runner = EmbeddedRunner(run_config(settings, run_id or new_run_id(), workers), deps)
+    runner = EmbeddedRunner(run_config(settings, run_id or new_run_id(), workers, lookups=markets), deps)
     code = execute(runner)
     print_status(deps.warehouse)
     raise typer.Exit(code)

@@ -8,20 +8,59 @@
                          warehouse down): non-2xx and a loud ERROR log, never dead-letter the queue
 
 Exceptions carry structured fields (wallet, run_id, part, uri) so one log line says where it happened.
+
+Redaction (`redact`) is here because every error text passes through PipelineError, and the log
+formatters (shared/logs.py), dead letters (shared/core/messages.py) and HTTP error bodies
+(shared/web/app.py) apply the same function: the API key, registered once by the settings that read
+it (`register_secret`, from `Settings`), and anything shaped like `Bearer <token>` never leave the
+process. Text copied from an upstream answer is redacted and cut first (`upstream_text`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote
+
+REDACTED = "[redacted]"
+UPSTREAM_TEXT_LIMIT = 300  # characters of an upstream answer an error may quote
+MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words; no real API key is that short
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;<>]{8,}")
+_secrets: list[str] = []
+
+
+def register_secret(value: str | None) -> None:
+    """Never show `value` (and its URL-encoded form) again in error text, dead letters or logs."""
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return
+    for form in (value, quote(value, safe="")):
+        if form not in _secrets:
+            _secrets.append(form)
+    _secrets.sort(key=len, reverse=True)  # a longer form first, so no part of it is left behind
+
+
+def redact(text: str) -> str:
+    """`text` without the registered secrets and without the token of any `Bearer <token>`."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
+
+
+def upstream_text(text: str, limit: int = UPSTREAM_TEXT_LIMIT) -> str:
+    """Text from another system's answer, fit to quote in an error: redacted, then cut to `limit`."""
+    text = redact(text)
+    return text if len(text) <= limit else f"{text[:limit]}… [{len(text):,} characters cut to {limit}]"
 
 
 class PipelineError(Exception):
     kind = "pipeline"
 
     def __init__(self, message: str, **fields: Any) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.fields = {k: v for k, v in fields.items() if v is not None}
+        self.fields = {k: redact(v) if isinstance(v, str) else v for k, v in fields.items() if v is not None}
 
     @property
     def error_class(self) -> str:
@@ -31,7 +70,7 @@ class PipelineError(Exception):
         if not self.fields:
             return self.message
         extra = ", ".join(f"{k}={v}" for k, v in sorted(self.fields.items()))
-        return f"{self.message} ({extra})"
+        return redact(f"{self.message} ({extra})")
 
 
 class TransientError(PipelineError):
@@ -61,6 +100,12 @@ class MalformedPage(PermanentError):
 class RunawayWallet(PermanentError):
     """A walk that does not end: a cursor the API gave before, endless empty pages, or more pages for
     one wallet than the guard allows (MAX_PAGES_PER_WALLET)."""
+
+
+class UntrustedPart(PermanentError):
+    """A FileReady that does not announce a part file this pipeline's fetcher wrote for it: a uri outside
+    the loader's own store, a name other than the one `fetch` gives that run, wallet and part, or an
+    invalid wallet. Dead-lettered with the reason, never loaded."""
 
 
 class TruncatedPage(TransientError):

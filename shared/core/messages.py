@@ -11,9 +11,9 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.core.errors import InvalidMessage, PipelineError
+from shared.core.errors import InvalidMessage, PipelineError, redact
 
 VERSION = 1
 RunId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")]
@@ -30,7 +30,7 @@ class Message(BaseModel):
     def attributes(self) -> dict[str, str]:
         """Pub/Sub attributes: what a person filtering the dead letters looks for, without decoding."""
         out = {"v": str(self.v), "type": type(self).__name__}
-        for name in ("run_id", "wallet", "part"):
+        for name in ("run_id", "wallet", "part", "kind"):
             value = getattr(self, name, None)
             if value is not None:
                 out[name] = str(value)
@@ -68,6 +68,32 @@ class FileReady(Message):
     source: SourceName = "dome"
 
 
+LookupKind = Literal["markets", "events"]
+LookupKey = Annotated[str, Field(min_length=1, max_length=300)]
+MAX_LOOKUP_KEYS = 100  # one request of the markets APIs names at most 100 condition ids (or slugs)
+
+
+class LookupTask(Message):
+    """Look up markets (by condition id) or events (by slug): one batch of at most 100 keys."""
+
+    kind: LookupKind
+    run_id: RunId
+    keys: tuple[LookupKey, ...] = Field(min_length=1, max_length=MAX_LOOKUP_KEYS)
+    source: SourceName = "dome"
+
+
+class LookupReady(Message):
+    """A part file of market or event rows is durable; `missing` are the keys the API does not know."""
+
+    kind: LookupKind
+    run_id: RunId
+    uri: str = Field(min_length=1, max_length=2048)
+    rows: int = Field(ge=0)
+    keys: tuple[LookupKey, ...] = Field(min_length=1, max_length=MAX_LOOKUP_KEYS)
+    missing: tuple[LookupKey, ...] = Field(default=(), max_length=MAX_LOOKUP_KEYS)
+    source: SourceName = "dome"
+
+
 # A dead letter keeps the original body for replay, but never more than this: a body that large was
 # never a valid message (ours are < 10 KB), and Pub/Sub refuses messages over 10 MB.
 MAX_LETTER_DATA = 64 * 1024
@@ -87,6 +113,16 @@ class DeadLetter(BaseModel):
     wallet: str | None = None
     attempts: int = 1
 
+    @field_validator("error")
+    @classmethod
+    def _redact_error(cls, value: str) -> str:
+        return redact(value)
+
+    @field_validator("attributes")
+    @classmethod
+    def _redact_attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k: redact(v) for k, v in value.items()}
+
     @classmethod
     def of(
         cls,
@@ -100,7 +136,9 @@ class DeadLetter(BaseModel):
     ) -> DeadLetter:
         """The letter for `data` (from `topic`) that failed with `error`; the wallet is taken from the
         argument, else the attributes, else the error's fields. An oversized body is cut to
-        MAX_LETTER_DATA, and the reason says so (the letter itself must still be publishable)."""
+        MAX_LETTER_DATA, and the reason says so (the letter itself must still be publishable). The reason
+        and the attributes are redacted (shared/core/errors.py) before anything is cut, so no cut leaves
+        part of a secret behind; the body is kept as it came, for replay."""
         text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
         attributes = dict(attributes or {})
         if isinstance(error, PipelineError):
@@ -109,6 +147,7 @@ class DeadLetter(BaseModel):
         else:
             error_class, message = type(error).__name__, str(error)
             wallet = wallet or attributes.get("wallet")
+        message = redact(message)
         if len(text) > MAX_LETTER_DATA:
             message = f"{message} [body of {len(text):,} characters cut to {MAX_LETTER_DATA:,}]"
             text = text[:MAX_LETTER_DATA]
@@ -130,6 +169,28 @@ class DeadLetter(BaseModel):
 
 
 M = TypeVar("M", bound=Message)
+
+
+def decode_task(data: bytes | str) -> WalletTask | LookupTask:
+    """What the fetcher receives: a wallet's task, or a lookup (its body names a `kind`)."""
+    if _has_kind(data):
+        return decode(LookupTask, data)
+    return decode(WalletTask, data)
+
+
+def decode_file(data: bytes | str) -> FileReady | LookupReady:
+    """What the loader receives: a wallet's part file, or a lookup's (its body names a `kind`)."""
+    if _has_kind(data):
+        return decode(LookupReady, data)
+    return decode(FileReady, data)
+
+
+def _has_kind(data: bytes | str) -> bool:
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(raw, dict) and "kind" in raw
 
 
 def decode(model: type[M], data: bytes | str) -> M:

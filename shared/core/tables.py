@@ -149,7 +149,74 @@ DEAD_LETTERS = Table(
     key=("id",),
 )
 
-TABLES: tuple[Table, ...] = (TRADERS, TRADES, CHECKPOINTS, CHECKPOINT_PARTS, LEASES, DEAD_LETTERS)
+# -- the context of the trades: markets and events, looked up for the condition ids the trades name -------
+
+MARKET_ROW: tuple[Column, ...] = (
+    Column("condition_id", "STRING", "The market's condition id, as trades name it."),
+    Column("market_slug", "STRING"),
+    Column("event_slug", "STRING", "The event the market belongs to (NULL where the API names none)."),
+    Column("title", "STRING", "The market's question."),
+    Column("status", "STRING", "open | closed"),
+    Column("start_time", "TIMESTAMP"),
+    Column("end_time", "TIMESTAMP"),
+    Column("completed_time", "TIMESTAMP", "When it resolved (NULL while open)."),
+    Column("close_time", "TIMESTAMP", "Dome only."),
+    Column("tags", "STRING", "A JSON array of labels (BigQuery: JSON_VALUE_ARRAY(tags))."),
+    Column("volume_total", "FLOAT64"),
+    Column("side_a_token_id", "STRING", "The first outcome's token id (a trade's token_id)."),
+    Column("side_a_label", "STRING"),
+    Column("side_b_token_id", "STRING"),
+    Column("side_b_label", "STRING"),
+    Column("winning_side_label", "STRING", "The winning outcome's label once resolved, else NULL."),
+    Column("winning_token_id", "STRING", "The winning outcome's token id once resolved, else NULL."),
+    Column("source", "STRING", "dome | polymarket (Gamma)"),
+    Column("fetched_at", "TIMESTAMP", "When the API was asked: a newer fetch replaces an older one."),
+    Column("raw", "STRING", "The API's market object as JSON: no field is lost."),
+)
+EVENT_ROW: tuple[Column, ...] = (
+    Column("event_slug", "STRING"),
+    Column("title", "STRING"),
+    Column("subtitle", "STRING"),
+    Column("status", "STRING", "open | closed"),
+    Column("start_time", "TIMESTAMP"),
+    Column("end_time", "TIMESTAMP"),
+    Column("volume", "FLOAT64"),
+    Column("tags", "STRING", "A JSON array of labels."),
+    Column("market_count", "INT64"),
+    Column("source", "STRING", "dome | polymarket (Gamma)"),
+    Column("fetched_at", "TIMESTAMP"),
+    Column("raw", "STRING", "The API's event object as JSON."),
+)
+MARKETS = Table(
+    "markets",
+    "One row per condition id a trade names: the market's question, outcomes and resolution.",
+    MARKET_ROW,
+    key=("condition_id",),
+)
+EVENTS = Table("events", "One row per event the markets name.", EVENT_ROW, key=("event_slug",))
+MARKET_REFS = Table(
+    "market_refs",
+    "Every condition id the trades name, recorded by the loader as it merges them (what to look up).",
+    _cols("condition_id STRING, first_seen_at TIMESTAMP"),
+    key=("condition_id",),
+)
+LOOKUP_MISSES = Table(
+    "lookup_misses",
+    "Condition ids and event slugs the API does not know, and when it was asked (asked again after a day).",
+    _cols("kind STRING, key STRING, source STRING, checked_at TIMESTAMP", kind="markets | events"),
+    key=("kind", "key"),
+)
+LOOKUPS = Table(
+    "lookups",
+    "Lookups dispatched and not yet loaded (the dispatcher's own table, like leases).",
+    _cols("kind STRING, key STRING, leased_at TIMESTAMP, lease_until TIMESTAMP, token STRING"),
+    key=("kind", "key"),
+)
+
+TABLES: tuple[Table, ...] = (
+    TRADERS, TRADES, CHECKPOINTS, CHECKPOINT_PARTS, LEASES, DEAD_LETTERS,
+    MARKETS, EVENTS, MARKET_REFS, LOOKUP_MISSES, LOOKUPS,
+)  # fmt: skip
 BY_NAME = {t.name: t for t in TABLES}
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "infra" / "terraform" / "schemas"

@@ -19,11 +19,12 @@ from shared import delivery
 from shared.adapters.local.bus import Delivery
 from shared.bootstrap import EmbeddedDeps
 from shared.core.errors import InvalidMessage, PipelineError
-from shared.core.messages import FileReady, WalletTask, decode
+from shared.core.messages import FileReady, LookupReady, LookupTask, decode_file, decode_task
 from shared.delivery import Outcome, Verdict
 from shared.handlers.dispatch import DispatchResult, dispatch
 from shared.handlers.fetch import FetchBudget, fetch
 from shared.handlers.load import load
+from shared.handlers.lookups import LookupPolicy, dispatch_lookups, fetch_lookup
 from shared.ports.publisher import Topic
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class RunConfig:
     flush_files: int = 50
     flush_seconds: float = 0.5
     dispatch: bool = True  # False: only drain what is already queued (a dead-letter replay)
+    lookups: LookupPolicy | None = None  # markets and events, scheduled with the wallets (None: not at all)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Progress:
     rows_loaded: int = 0
     wallets_completed: int = 0
     dispatched: int = 0
+    lookups: int = 0  # lookup tasks (markets, events) published
     fatal: PipelineError | None = None
     interrupted: bool = False  # stopped by the user (Ctrl-C), not finished
 
@@ -65,6 +68,7 @@ class EmbeddedRunner:
         self.clock = deps.clock
         self.progress = Progress()
         self._stop = threading.Event()
+        self._started = self.clock.now()
 
     def stop(self, interrupted: bool = False) -> None:
         """End the run soon: fetches end their part at the next page where a part may end, the loader
@@ -77,6 +81,7 @@ class EmbeddedRunner:
         return self._stop.is_set()
 
     def run(self, on_tick: Callable[[EmbeddedRunner], None] | None = None) -> Progress:
+        self._started = self.clock.now()
         # One process owns all in-flight work: leases left by a killed run are void.
         self.warehouse.release_leases("in_flight")
         threads = [
@@ -99,7 +104,7 @@ class EmbeddedRunner:
                 elif time.monotonic() - last_dispatch > 0.25:
                     last_dispatch = time.monotonic()
                     result = self._dispatch()
-                    if idle and not result.published and not result.dead_lettered:
+                    if idle and not result.published and not result.dead_lettered and not result.lookups:
                         if result.in_flight_before == 0:
                             break
                         # Leases with no work behind them (nothing is queued): void in one process.
@@ -126,6 +131,18 @@ class EmbeddedRunner:
             lease_seconds=self.config.lease_seconds,
         )
         self.progress.dispatched += len(result.published)
+        if self.config.lookups is not None:
+            lookups = dispatch_lookups(
+                warehouse=self.warehouse,
+                publisher=self.bus,
+                clock=self.clock,
+                run_id=self.config.run_id,
+                source=self.source.name,
+                policy=self.config.lookups,
+                started=self._started,
+            )
+            self.progress.lookups += len(lookups)
+            result.lookups = len(lookups)
         return result
 
     def _settle(self, message: Delivery, verdict: Verdict) -> None:
@@ -142,7 +159,10 @@ class EmbeddedRunner:
             self._settle(message, verdict)
 
     def _fetch(self, message: Delivery) -> None:
-        task = decode(WalletTask, message.data)
+        task = decode_task(message.data)
+        if isinstance(task, LookupTask):
+            fetch_lookup(task, source=self.deps.markets, store=self.deps.store, publisher=self.bus, clock=self.clock)
+            return
         fetch(
             task,
             source=self.source,
@@ -162,28 +182,21 @@ class EmbeddedRunner:
                 return
 
     def _load(self, batch: list[Delivery]) -> None:
-        by_uri: dict[str, list[Delivery]] = {}
-        messages: list[FileReady] = []
+        received: list[tuple[FileReady | LookupReady, Delivery]] = []
         for message in batch:
             try:
-                ready = decode(FileReady, message.data)
+                received.append((decode_file(message.data), message))
             except InvalidMessage as exc:
                 self._settle(message, delivery.judge(exc))
-                continue
-            by_uri.setdefault(ready.uri, []).append(message)
-            messages.append(ready)
         try:
-            result = load(messages, warehouse=self.warehouse, clock=self.clock)
+            result = load([r for r, _ in received], warehouse=self.warehouse, store=self.deps.store, clock=self.clock)
         except Exception as exc:
             verdict = delivery.judge(exc)
-            for ds in by_uri.values():
-                for d in ds:
-                    self._settle(d, verdict)
+            for _, d in received:
+                self._settle(d, verdict)
             return
-        for uri, ds in by_uri.items():
-            error = result.failed.get(uri)
-            for d in ds:
-                self._settle(d, delivery.judge(error))
+        for ready, d in received:
+            self._settle(d, delivery.judge(result.error_of(ready)))
         self.progress.parts_loaded += len(result.committed)
         self.progress.rows_loaded += sum(f.rows for f in result.committed)
         self.progress.wallets_completed += len(result.completed_wallets)

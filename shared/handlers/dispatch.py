@@ -32,6 +32,7 @@ class DispatchResult:
     in_flight_before: int = 0
     # Wallets loaded from another source: not dispatched (their keys would not merge with the old rows).
     source_conflicts: list[tuple[str, str]] = field(default_factory=list)
+    lookups: int = 0  # lookup tasks published after the wallets (shared/handlers/lookups.py)
 
 
 def dispatch(

@@ -84,8 +84,21 @@ class FetchOutcome:
 
 
 def part_name(task: WalletTask, cursor_after: str | None, rows: int, final: bool) -> str:
-    digest = hashlib.sha256(f"{task.cursor}|{cursor_after}|{rows}|{final}".encode()).hexdigest()[:16]
-    return f"runs/{task.run_id}/{task.wallet}/part-{task.part:05d}-{digest}.jsonl"
+    return _name(task.run_id, task.wallet, task.part, task.cursor, cursor_after, rows, final)
+
+
+def announced_part_name(ready: FileReady) -> str:
+    """The name `fetch` gave the part file that `ready` announces: every input of `part_name` travels in
+    the message (its cursor_after is None exactly when the walk ended), so the loader can tell whether
+    a FileReady points at the file the fetcher wrote for it, and at nothing else."""
+    return _name(ready.run_id, ready.wallet, ready.part, ready.cursor_in, ready.cursor_after, ready.rows, ready.final)
+
+
+def _name(
+    run_id: str, wallet: str, part: int, cursor_in: str | None, cursor_after: str | None, rows: int, final: bool
+) -> str:
+    digest = hashlib.sha256(f"{cursor_in}|{cursor_after}|{rows}|{final}".encode()).hexdigest()[:16]
+    return f"runs/{run_id}/{wallet}/part-{part:05d}-{digest}.jsonl"
 
 
 def fetch(

@@ -59,3 +59,26 @@ class TradeSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class MarketSource(Protocol):
+    """Markets by condition id and events by slug, as rows of `markets` / `events` (shared/core/tables.py).
+
+    Adapters: `DomeSource` (its /polymarket/markets and /polymarket/events spend the same key budget as
+    its trades: one client, one limiter) and `GammaSource` (Polymarket's Gamma API, its own limits).
+    A key the API does not know is simply absent from the answer; a request that fails raises the
+    taxonomy's errors, like a page of trades.
+    """
+
+    name: str
+    stats: SourceStats
+
+    def markets(self, condition_ids: list[str], fetched_at: str) -> list[dict[str, Any]]:
+        """At most 100 condition ids; the markets found (any order), every page of the answer."""
+        ...
+
+    def events(self, slugs: list[str], fetched_at: str) -> list[dict[str, Any]]: ...
+
+    def breaker_state(self) -> BreakerState: ...
+
+    def close(self) -> None: ...

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.core.chain import Segment
-from shared.core.messages import FileReady
+from shared.core.messages import FileReady, LookupReady
 
 __all__ = ["Candidate", "CheckpointUpdate", "Segment", "Status", "Warehouse"]
 
@@ -49,6 +49,13 @@ class Status:
     in_flight: int = 0
     dead_letters: int = 0  # letters not yet replayed (wallets, files, invalid lines of a wallets file)
     parked: int = 0  # wallets of the traders table with a pending dead letter
+    condition_ids: int = 0  # distinct condition ids the trades name
+    markets: int = 0
+    unresolved_markets: int = 0
+    oldest_unresolved_fetch: datetime | None = None  # the stalest row of a market not yet resolved
+    events: int = 0
+    markets_not_found: int = 0  # condition ids the markets API does not know (asked again after a day)
+    events_not_found: int = 0
     newest_load: datetime | None = None
 
 
@@ -102,6 +109,21 @@ class Warehouse(Protocol):
     def commit_batch(
         self, files: list[FileReady], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
     ) -> None: ...
+
+    def lookup_candidates(
+        self, kind: str, now: datetime, stale_before: datetime, miss_before: datetime, limit: int
+    ) -> list[str]:
+        """Condition ids (kind markets) or event slugs (events) due for a lookup: no row, or an unresolved
+        row fetched before `stale_before`; not a miss since `miss_before`; not being looked up now."""
+        ...
+
+    def claim_lookups(self, kind: str, keys: list[str], now: datetime, until: datetime, token: str) -> set[str]:
+        """Take the lookups of keys no one is looking up, atomically; the keys this call holds."""
+        ...
+
+    def commit_lookups(self, kind: str, files: list[LookupReady], now: datetime) -> None:
+        """Merge lookup part files and record their misses, in one transaction."""
+        ...
 
     def status(self, now: datetime) -> Status: ...
 

@@ -1,11 +1,13 @@
 """What the three FastAPI services share: the delivery verdict as an HTTP answer, one error handler
-for the taxonomy, request-scoped log fields (trace, message id, delivery attempt), and optional OIDC
-verification of Pub/Sub push and Cloud Scheduler calls.
+for the taxonomy, request-scoped log fields (trace, message id, delivery attempt), and the caller check
+of every route (shared/web/auth.py), run in a worker thread before the route.
 
-    verdict (shared/delivery.py)   ACK, DEAD_LETTER -> 204; RETRY, HALT -> 503 (Pub/Sub backs off)
-    BadEnvelope                    400 (the sender is broken; Pub/Sub will retry and dead-letter it)
-    a PipelineError from a route   by its kind: transient/systemic 503, permanent 422
-    anything else                  500, logged once with its stack, nothing leaked in the body
+    a caller the route does not admit  401 (no valid token), 403 (another caller), 503 (not configured)
+    verdict (shared/delivery.py)       ACK, DEAD_LETTER -> 204; RETRY, HALT -> 503 (Pub/Sub backs off)
+    BadEnvelope                        400 (the sender is broken; Pub/Sub will retry and dead-letter it)
+    a PipelineError from a route       by its kind: transient/systemic 503, permanent 422
+    anything else                      500, logged once with its stack, nothing leaked in the body
+Every error body is redacted (shared/core/errors.py): no key or bearer token is ever answered back.
 """
 
 from __future__ import annotations
@@ -16,29 +18,36 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from google.auth.transport import requests as google_requests
-from google.oauth2 import id_token
+from starlette.concurrency import run_in_threadpool
 
-from shared.core.errors import PermanentError, PipelineError, SystemicError, TransientError
+from shared.core.errors import PermanentError, PipelineError, SystemicError, TransientError, redact
 from shared.delivery import Verdict
 from shared.logs import request_context
+from shared.settings import CloudSettings
+from shared.web.auth import OPEN_PATHS, Certificates, Gate, Refused, Routes
 from shared.web.push import BadEnvelope, Push
 
 log = logging.getLogger("service")
+REFUSALS = {401: "unauthorized", 403: "forbidden", 503: "unavailable"}
 
 
-def install(app: FastAPI, audience_of: Callable[[], str | None]) -> None:
+def install(app: FastAPI, routes: Routes) -> None:
+    """The shared middleware and error handlers; `routes` names who may call each route (the gate itself
+    is made from the settings in the lifespan, `open_gate`: until then every call but /healthz is a 503)."""
+    app.state.routes = routes
+
     @app.middleware("http")
     async def context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         trace = (request.headers.get("x-cloud-trace-context") or "").split("/")[0] or None
         token = request_context.set({"trace": trace})
         try:
-            audience = audience_of()
-            if audience and request.url.path not in ("/healthz",):
-                problem = verify_oidc(request.headers.get("authorization"), audience)
-                if problem:
-                    log.warning("rejected call: %s", problem)
-                    return JSONResponse({"error": "unauthorized", "message": problem}, status_code=401)
+            if request.url.path not in OPEN_PATHS:
+                refused = await _admit(request)
+                if refused is not None:
+                    log.warning("refused %s %s: %s", request.method, request.url.path, refused.reason)
+                    headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+                    body = {"error": REFUSALS.get(refused.status, "refused"), "message": refused.reason}
+                    return JSONResponse(body, status_code=refused.status, headers=headers)
             return await call_next(request)
         finally:
             request_context.reset(token)
@@ -46,7 +55,7 @@ def install(app: FastAPI, audience_of: Callable[[], str | None]) -> None:
     @app.exception_handler(BadEnvelope)
     async def bad_envelope(_: Request, exc: BadEnvelope) -> JSONResponse:
         log.warning("bad push body: %s", exc)
-        return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
+        return error_response("bad_request", str(exc), 400)
 
     @app.exception_handler(PipelineError)
     async def pipeline_error(_: Request, exc: PipelineError) -> JSONResponse:
@@ -62,12 +71,39 @@ def install(app: FastAPI, audience_of: Callable[[], str | None]) -> None:
         else:
             log.error("failure: %s", exc, extra=exc.fields)
             status = 500
-        return JSONResponse({"error": exc.error_class, "message": exc.message}, status_code=status)
+        return error_response(exc.error_class, exc.message, status)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error", exc_info=exc)
-        return JSONResponse({"error": "internal", "message": "internal error (see logs)"}, status_code=500)
+        return error_response("internal", "internal error (see logs)", 500)
+
+
+async def _admit(request: Request) -> Refused | None:
+    gate: Gate | None = getattr(request.app.state, "gate", None)
+    if gate is None:
+        return Refused(503, "the service has not started")
+    if not gate.enforced:
+        return None
+    # Blocking (a certificate fetch is an HTTP request): never on the event loop the routes share.
+    return await run_in_threadpool(gate.check, request.method, request.url.path, request.headers.get("authorization"))
+
+
+def open_gate(app: FastAPI, settings: CloudSettings, certificates: Certificates | None = None) -> Gate:
+    """The caller check of `app` from its settings (in the lifespan; `certificates`: Google's unless a test
+    gives others). What it cannot admit is logged now, so a misconfigured service says why it refuses."""
+    gate = Gate(settings, app.state.routes, certificates)
+    for problem in gate.problems():
+        log.error("refusing calls: %s", problem)
+    if not gate.enforced:
+        log.info("no OIDC_AUDIENCE and not on Cloud Run: callers are not authenticated (local use only)")
+    app.state.gate = gate
+    return gate
+
+
+def error_response(error: str, message: str, status: int) -> JSONResponse:
+    """An error body; its text redacted whatever produced it."""
+    return JSONResponse({"error": error, "message": redact(message)}, status_code=status)
 
 
 def respond(verdict: Verdict) -> Response:
@@ -75,8 +111,7 @@ def respond(verdict: Verdict) -> Response:
     if verdict.acked:
         return Response(status_code=204)
     error = verdict.error
-    body = {"error": getattr(error, "error_class", type(error).__name__), "message": getattr(error, "message", "retry")}
-    return JSONResponse(body, status_code=503)
+    return error_response(getattr(error, "error_class", type(error).__name__), getattr(error, "message", "retry"), 503)
 
 
 def log_push(push: Push) -> None:
@@ -92,14 +127,3 @@ def set_log_fields(**fields: Any) -> None:
     ctx = dict(request_context.get() or {})
     ctx.update({k: v for k, v in fields.items() if v is not None})
     request_context.set(ctx)
-
-
-def verify_oidc(authorization: str | None, audience: str) -> str | None:
-    """None when the bearer token is a Google-signed ID token for `audience`; else why not."""
-    if not authorization or not authorization.lower().startswith("bearer "):
-        return "missing bearer token"
-    try:
-        id_token.verify_oauth2_token(authorization.split(" ", 1)[1], google_requests.Request(), audience)
-    except Exception as exc:  # any verification failure is a rejection, never a 500
-        return f"invalid token: {type(exc).__name__}"
-    return None

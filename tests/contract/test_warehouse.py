@@ -165,11 +165,11 @@ def test_parts_out_of_order_complete_the_wallet_only_with_the_last_outstanding_p
     p0 = twin.part(W1, "r1", 0, rows(W1, 0, 10), final=False, cursor_after="10")
     p1 = twin.part(W1, "r1", 1, rows(W1, 10, 20), final=False, cursor_in="10", cursor_after="20")
     p2 = twin.part(W1, "r1", 2, rows(W1, 20, 25), final=True, cursor_in="20")
-    load([p2], warehouse=twin.warehouse, clock=clock)
-    load([p0], warehouse=twin.warehouse, clock=clock)
+    load([p2], warehouse=twin.warehouse, store=twin.store, clock=clock)
+    load([p0], warehouse=twin.warehouse, store=twin.store, clock=clock)
     ck = twin.checkpoints()[W1]
     assert (ck["status"], ck["parts_loaded"], ck["trades_loaded"]) == ("in_progress", 2, 15)
-    result = load([p1, p0], warehouse=twin.warehouse, clock=clock)  # p0 again: redelivered
+    result = load([p1, p0], warehouse=twin.warehouse, store=twin.store, clock=clock)  # p0 again: redelivered
     assert result.completed_wallets == [W1]
     ck = twin.checkpoints()[W1]
     assert (ck["status"], ck["parts_loaded"], ck["final_part"], ck["trades_loaded"]) == ("complete", 3, 2, 25)
@@ -205,7 +205,7 @@ def test_the_load_handler_isolates_a_bad_file_and_commits_the_rest(twin):
     good = twin.part(W1, "r1", 0, rows(W1, 0, 5), final=True)
     gone = twin.part(W2, "r1", 0, rows(W2, 0, 5), final=True)
     twin.store.delete(twin.store.name_from_uri(gone.uri))
-    result = load([good, gone], warehouse=twin.warehouse, clock=FakeClock(wall=now()))
+    result = load([good, gone], warehouse=twin.warehouse, store=twin.store, clock=FakeClock(wall=now()))
     assert [f.uri for f in result.committed] == [good.uri] and list(result.failed) == [gone.uri]
     assert twin.trades() == by_key(rows(W1, 0, 5))
 

@@ -20,6 +20,7 @@ from shared.adapters.local.files import LocalObjectStore
 from shared.adapters.sql.dialect import Sql
 from shared.core.messages import FileReady
 from shared.core.trades import COLUMN_NAMES, part_line
+from shared.handlers.fetch import announced_part_name
 from shared.ports.objectstore import ObjectStore
 
 
@@ -62,18 +63,18 @@ class Twin:
         cursor_after: str | None = None,
         name: str | None = None,
     ) -> FileReady:
-        name = name or f"runs/{run_id}/{wallet}/part-{part:05d}-{uuid.uuid4().hex[:8]}.jsonl"
-        uri = self.write_part(name, rows)
-        return FileReady(
+        ready = FileReady(
             run_id=run_id,
             wallet=wallet,
             part=part,
-            uri=uri,
+            uri="-",
             rows=len(rows),
             final=final,
             cursor_in=cursor_in,
             cursor_after=None if final else cursor_after,
         )
+        # The name the fetcher gives such a part: the load handler loads nothing else.
+        return ready.model_copy(update={"uri": self.write_part(name or announced_part_name(ready), rows)})
 
     def table(self, name: str) -> str:
         if self.kind == "duckdb":

@@ -18,6 +18,7 @@ BASE_ENV = {
     "HTTP_MAX_ATTEMPTS": "3",
     "LOADER_FLUSH_FILES": "20",
     "LOADER_FLUSH_SECONDS": "1",
+    "LOOKUPS": "false",  # markets and events have their own e2e test (test_markets.py)
 }
 
 CloudFactory = Callable[..., DevCloud]

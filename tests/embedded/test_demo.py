@@ -13,6 +13,7 @@ import sys
 import duckdb
 import pytest
 
+from emulators.context_truth import read_truth, verify_context
 from emulators.demo import INVALID_LINE
 from emulators.truth import verify_dome, verify_polymarket
 
@@ -47,15 +48,38 @@ def test_demo_leaves_an_exact_warehouse_and_dead_letters_the_invalid_line(demo_d
     con = duckdb.connect(str(db), read_only=True)
     try:
         check = VERIFY[source](con, str(truth))
-        letters = con.execute("SELECT wallet, error_class, error FROM dead_letters").fetchall()
+        letters = con.execute(
+            "SELECT wallet, error_class, error FROM dead_letters ORDER BY wallet NULLS LAST"
+        ).fetchall()
+        tables = {t: _rows(con, t) for t in ("markets", "events", "lookup_misses")}
         statuses = dict(con.execute("SELECT status, count(*) FROM checkpoints GROUP BY ALL").fetchall())
         truth_rows = sum(1 for _ in truth.open())
     finally:
         con.close()
     assert check.exact and check.warehouse_rows == truth_rows > 4000
     assert statuses == {"complete": check.wallets}
-    assert [(w, c) for w, c, _ in letters] == [(INVALID_LINE, "InvalidWallet")]
-    assert "0x" in letters[0][2] or "address" in letters[0][2].lower()
+    poison = next(
+        line["condition_id"] for line in read_truth(str(_only(demo_dir, "markets-*.jsonl"))) if line.get("fails")
+    )
+    assert [(w, c) for w, c, _ in letters] == [(INVALID_LINE, "InvalidWallet"), (None, "SourceUnavailable")]
+    assert "address" in letters[0][2].lower() and poison in letters[1][2]  # each with its reason
+    # markets and events, checked here again from the files the demo left (after its second run)
+    context = verify_context(
+        markets=tables["markets"],
+        events=tables["events"],
+        misses=[(r["kind"], r["key"]) for r in tables["lookup_misses"]],
+        letters=[type("Letter", (), {"data": e})() for _, _, e in letters],
+        market_truth=read_truth(str(_only(demo_dir, "markets-*.jsonl"))),
+        event_truth=read_truth(str(_only(demo_dir, "events-*.jsonl"))),
+        source=source,
+    )
+    assert context.exact and context.markets.expected > 100 and context.events.expected > 20, context
+
+
+def _rows(con, table):
+    result = con.execute(f"SELECT * FROM {table}")
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
 
 
 def test_the_check_notices_a_missing_a_duplicated_and_an_invented_row(demo_dir, source, tmp_path):

@@ -38,6 +38,7 @@ def env_for(base_url: str, **extra: str) -> dict[str, str]:
         "DOME_API_KEY": "k",
         "DOME_TIER": "pro",
         "HTTP_MAX_ATTEMPTS": "3",
+        "LOOKUPS": "false",  # the trades are the subject here (markets: tests/contract/test_market_sources.py)
         **extra,
     }
 

@@ -57,15 +57,15 @@ def expected_rows(wallet, n):
 def test_rule1_loading_the_same_parts_again_adds_no_row(warehouse, store, publisher, clock):
     source = FakeTradeSource({W1: 55})
     files = fetch_all(W1, source, store, publisher, clock)
-    load(files + files, warehouse=warehouse, clock=clock)  # redelivered inside one batch
-    load(files, warehouse=warehouse, clock=clock)  # and again later
+    load(files + files, warehouse=warehouse, store=store, clock=clock)  # redelivered inside one batch
+    load(files, warehouse=warehouse, store=store, clock=clock)  # and again later
     assert rows_of(warehouse, W1) == expected_rows(W1, 55)
 
 
 def test_rule1_a_refetched_wallet_merges_into_the_same_rows(warehouse, store, publisher, clock):
     source = FakeTradeSource({W1: 30})
-    load(fetch_all(W1, source, store, publisher, clock, run_id="a"), warehouse=warehouse, clock=clock)
-    load(fetch_all(W1, source, store, publisher, clock, run_id="b"), warehouse=warehouse, clock=clock)
+    load(fetch_all(W1, source, store, publisher, clock, run_id="a"), warehouse=warehouse, store=store, clock=clock)
+    load(fetch_all(W1, source, store, publisher, clock, run_id="b"), warehouse=warehouse, store=store, clock=clock)
     assert rows_of(warehouse, W1) == expected_rows(W1, 30)
 
 
@@ -74,9 +74,9 @@ def test_rule3_complete_only_when_the_last_outstanding_part_merges(warehouse, st
     files = fetch_all(W1, FakeTradeSource({W1: 50}), store, publisher, clock)  # 3 parts: 20, 20, 10
     assert [f.final for f in files] == [False, False, True]
     for f in (files[2], files[0]):  # out of order; part 1 still missing
-        load([f], warehouse=warehouse, clock=clock)
+        load([f], warehouse=warehouse, store=store, clock=clock)
         assert checkpoint(warehouse, W1)[0] == "in_progress"
-    load([files[1]], warehouse=warehouse, clock=clock)
+    load([files[1]], warehouse=warehouse, store=store, clock=clock)
     assert checkpoint(warehouse, W1) == ("complete", 50, 3, 2)
     assert rows_of(warehouse, W1) == expected_rows(W1, 50)  # rule 2: every row before complete
 
@@ -84,7 +84,7 @@ def test_rule3_complete_only_when_the_last_outstanding_part_merges(warehouse, st
 def test_rule2_an_empty_wallet_is_complete_with_zero_trades_only_after_its_part(warehouse, store, publisher, clock):
     [empty] = fetch_all(W2, FakeTradeSource({}), store, publisher, clock)
     assert checkpoint(warehouse, W2) is None
-    load([empty], warehouse=warehouse, clock=clock)
+    load([empty], warehouse=warehouse, store=store, clock=clock)
     assert checkpoint(warehouse, W2) == ("complete", 0, 1, 0)
 
 
@@ -230,9 +230,9 @@ def test_rule11_completed_wallets_are_not_sent_and_unfinished_ones_resume(
 ):
     warehouse.add_traders([W1, W2])
     source = FakeTradeSource({W1: 5, W2: 50})
-    load(fetch_all(W1, source, store, publisher, clock, run_id="old"), warehouse=warehouse, clock=clock)
+    load(fetch_all(W1, source, store, publisher, clock, run_id="old"), warehouse=warehouse, store=store, clock=clock)
     w2 = fetch_all(W2, source, store, publisher, clock, run_id="old")
-    load(w2[:1], warehouse=warehouse, clock=clock)  # part 0 committed, the rest lost in a crash
+    load(w2[:1], warehouse=warehouse, store=store, clock=clock)  # part 0 committed, the rest lost in a crash
     [task] = run_dispatch(warehouse, publisher, dead_letters, clock).published
     assert task == WalletTask(run_id="old", wallet=W2, part=1, cursor=w2[0].cursor_after)
 
@@ -241,7 +241,9 @@ def test_incremental_mode_resends_complete_wallets_from_their_newest_trade(
     warehouse, store, publisher, dead_letters, clock
 ):
     warehouse.add_traders([W1])
-    load(fetch_all(W1, FakeTradeSource({W1: 5}), store, publisher, clock), warehouse=warehouse, clock=clock)
+    load(
+        fetch_all(W1, FakeTradeSource({W1: 5}), store, publisher, clock), warehouse=warehouse, store=store, clock=clock
+    )
     [task] = run_dispatch(warehouse, publisher, dead_letters, clock, mode="incremental").published
     assert task.since == 1_700_000_000 and task.run_id == "run-x" and task.cursor is None
 
@@ -262,7 +264,7 @@ def test_rule12_a_bad_part_file_fails_alone_and_the_good_ones_commit(warehouse, 
     bad = fetch_all(W2, FakeTradeSource({W2: 12}), store, publisher, clock, budget=budget(max_pages=100))
     with store.open_writer(store.name_from_uri(bad[0].uri)) as fh:
         fh.write('{"wallet_address": "0x2222", "trade_key": \n')  # truncated on disk
-    result = load(good + bad, warehouse=warehouse, clock=clock)
+    result = load(good + bad, warehouse=warehouse, store=store, clock=clock)
     assert list(result.failed) == [bad[0].uri] and isinstance(result.failed[bad[0].uri], PermanentError)
     assert checkpoint(warehouse, W1)[0] == "complete" and checkpoint(warehouse, W2) is None
     assert rows_of(warehouse, W2) == []
@@ -275,8 +277,10 @@ def test_a_wallet_loaded_from_another_source_is_not_dispatched_and_is_reported(
 ):
     warehouse.add_traders([W1, W2])
     source = FakeTradeSource({W1: 5, W2: 50})
-    load(fetch_all(W1, source, store, publisher, clock, run_id="old"), warehouse=warehouse, clock=clock)
-    load(fetch_all(W2, source, store, publisher, clock, run_id="old")[:1], warehouse=warehouse, clock=clock)
+    load(fetch_all(W1, source, store, publisher, clock, run_id="old"), warehouse=warehouse, store=store, clock=clock)
+    load(
+        fetch_all(W2, source, store, publisher, clock, run_id="old")[:1], warehouse=warehouse, store=store, clock=clock
+    )
     result = run_dispatch(warehouse, publisher, dead_letters, clock, mode=mode, source="polymarket")
     # W1 (complete) and W2 (half done) came from dome: neither is resumed or refreshed from polymarket.
     assert result.published == []

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 
 from shared import bootstrap
 from shared.bootstrap import Overrides
+from shared.core.messages import FileReady
 from shared.embedded.runner import EmbeddedRunner, RunConfig
+from shared.ports.publisher import Topic, publish_message
 from shared.settings import Settings
 from tests.fakes import FakeTradeSource, budget
 
@@ -22,3 +24,21 @@ def test_the_run_never_ends_while_wallets_wait_even_when_the_queue_drains_betwee
     EmbeddedRunner(config, deps).run()
     status = deps.warehouse.status(datetime.now(UTC))
     assert status.by_status == {"complete": 300} and status.trades == 300
+
+
+def test_the_runner_dead_letters_a_file_ready_for_a_file_that_is_not_one_of_its_parts(tmp_path):
+    """The embedded run trusts only its parts folder, through the same load handler as the loader."""
+    w1, w2 = "0x" + "1" * 40, "0x" + "2" * 40
+    deps = bootstrap.embedded(Settings(), db=tmp_path / "w.duckdb", o=Overrides(source=FakeTradeSource({w1: 3})))
+    deps.warehouse.create_schema()
+    deps.warehouse.add_traders([w1])
+    outside = tmp_path / "elsewhere.jsonl"
+    outside.write_text("")
+    forged = FileReady(run_id="r1", wallet=w2, part=0, uri=outside.as_uri(), rows=0, final=True)
+    publish_message(deps.bus, Topic.FILES, forged)
+    config = RunConfig(run_id="r1", budget=budget(), lease_seconds=3600, workers=2, max_in_flight=5)
+    EmbeddedRunner(config, deps).run()
+    [letter] = [s.letter for s in deps.dead_letters.all()]
+    assert letter.error_class == "UntrustedPart" and "not in this loader's store" in letter.error
+    status = deps.warehouse.status(datetime.now(UTC))
+    assert status.by_status == {"complete": 1} and status.trades == 3

@@ -20,6 +20,7 @@ def _run(sim, wallets, db, *extra):
         DOME_API_BASE_URL=sim.base_url,
         DOME_API_KEY="switch-test",
         POLYMARKET_API_BASE_URL=sim.data_api_url,
+        LOOKUPS="false",  # the trades' keys are the subject here
     )
     argv = [sys.executable, "-m", "shared.cli.main", "run", "--wallets", str(wallets), "--db", str(db), *extra]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)

@@ -189,7 +189,7 @@ class Pipeline:
         self.topology.ack(PULL[Topic.FILES], [r.ack_id for r in received])
 
     def load(self, messages: list[FileReady]) -> LoadResult:
-        return load(messages, warehouse=self.warehouse, clock=self.clock)
+        return load(messages, warehouse=self.warehouse, store=self.store, clock=self.clock)
 
 
 # -- reading BigQuery back ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from google.cloud import bigquery
 
 from shared.adapters.gcp.bigquery import BigQueryWarehouse, load_job_id
 from shared.core.errors import PermanentError, WarehouseUnavailable
+from shared.core.tables import TABLES
 from shared.ports.warehouse import CheckpointUpdate, Segment
 from tests.contract.twins import bigquery_twin
 from tests.fakes import canonical, dome_raw
@@ -46,7 +47,7 @@ def test_trades_is_month_partitioned_on_timestamp_and_clustered_by_wallet_and_ma
     assert table.clustering_fields == ["wallet_address", "condition_id"]
     assert {f.name: f.field_type for f in table.schema}["token_id"] == "STRING"
     tables = {t.table_id for t in wh.client.list_tables(f"{wh.project}.{wh.dataset}")}
-    assert tables == {"trades", "checkpoints", "checkpoint_parts", "leases", "traders", "dead_letters"}
+    assert tables == {t.name for t in TABLES}  # the one table spec, markets and events included
 
 
 def test_staging_tables_are_dropped_after_a_commit_and_after_a_failed_one(twin):

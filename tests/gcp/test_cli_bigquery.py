@@ -48,6 +48,7 @@ def test_a_cli_run_into_bigquery_is_exact_and_a_second_run_fetches_nothing(emula
             "DOME_API_KEY": "k",
             "DOME_TIER": "dev",
             "HTTP_MAX_ATTEMPTS": "4",
+            "LOOKUPS": "false",  # trades only: markets into BigQuery are tests/e2e/test_markets.py's
         }
         env.pop("PUBSUB_EMULATOR_HOST", None)  # no Pub/Sub in this shape: the bus is in the process
         first = backfill(["run", "--wallets", "wallets.txt", *where, "--workers", "4"], env, tmp_path)

@@ -19,12 +19,13 @@ PUBSUB_AGENT = re.compile(r"^serviceAccount:service-\d+@gcp-sa-pubsub\.iam\.gser
 BUDGET_ENV = ("FETCH_BUDGET_SECONDS", "LOADER_FLUSH_SECONDS")  # the work a push must finish in
 TEST_PROJECT = "test-project"
 TEST_PROJECT_NUMBER = "123456789012"
+TEST_IMAGE_TAG = "0123abc"  # image_tag is required (no default): a plan names the build it deploys
 STUBS = {"data": {"google_project": {"this": {"number": TEST_PROJECT_NUMBER}}}}
 
 
 def plan(directory: Path | str, **variables: Any) -> Module:
-    """The root module as `terraform plan -var project=test-project ...` would see it."""
-    return hcl.root(directory, {"project": TEST_PROJECT, **variables}, stubs=STUBS)
+    """The root module as `terraform plan -var project=test-project -var image_tag=0123abc ...` would see it."""
+    return hcl.root(directory, {"project": TEST_PROJECT, "image_tag": TEST_IMAGE_TAG, **variables}, stubs=STUBS)
 
 
 def configs(directory: Path | str) -> list[Config]:
@@ -424,4 +425,108 @@ def precondition_failures(root: Module) -> list[str]:
             for rule in lifecycle.blocks("precondition"):
                 if rule.get("condition") is False:
                     problems.append(f"{resource.address}: {rule.get('error_message')}")
+    return problems
+
+
+def check_warnings(root: Module) -> list[str]:
+    """`check` block assertions that evaluate to false: Terraform prints them as warnings (never fails)."""
+    return [
+        f"{module.address}check.{name}: {message}"
+        for module in root.all_modules()
+        for name, condition, message in module.check_assertions()
+        if condition is False
+    ]
+
+
+# --- Monitoring (monitoring.tf) --------------------------------------------------------------------------
+
+DEAD_LETTER_METRIC = "pubsub.googleapis.com/topic/send_message_operation_count"
+BACKLOG_AGE_METRIC = "pubsub.googleapis.com/subscription/oldest_unacked_message_age"
+REQUEST_COUNT_METRIC = "run.googleapis.com/request_count"
+
+
+def _conditions(policy: ResourceInstance) -> list[hcl.BlockInstance]:
+    return [c.blocks("condition_threshold")[0] for c in policy.blocks("conditions") if c.blocks("condition_threshold")]
+
+
+def _names(filter_text: Any, label: str) -> set[str]:
+    """The values a Monitoring filter gives `label`, e.g. resource.labels.topic_id="x" -> {"x"}."""
+    return set(re.findall(rf'{re.escape(label)}="([^"]*)"', str(filter_text)))
+
+
+def monitoring_problems(root: Module, resources: Mapping[str, Any]) -> list[str]:
+    """Each alert watches exactly the resource resources.yaml names for it, with the variable's threshold:
+    (a) one dead-letter alert per push subscription, on its dead-letter topic's publish count, any message;
+    (b) one backlog-age alert per push subscription, at backlog_age_alert_seconds of its service;
+    (c) one 5xx-share alert on the fetcher, at fetcher_5xx_ratio_threshold.
+    Every alert notifies var.notification_channels."""
+    problems: list[str] = []
+    push = {name: spec for name, spec in resources["subscriptions"].items() if "push_service" in spec}
+    policies = root.resources("google_monitoring_alert_policy")
+    channels = root.var["notification_channels"]
+    for policy in policies:
+        if policy.get("notification_channels") != channels:
+            got = policy.get("notification_channels")
+            problems.append(f"{policy.address}: notifies {got!r}, not var.notification_channels")
+
+    def watching(metric: str) -> list[tuple[ResourceInstance, hcl.BlockInstance]]:
+        return [(p, c) for p in policies for c in _conditions(p) if f'metric.type="{metric}"' in str(c.get("filter"))]
+
+    dead = watching(DEAD_LETTER_METRIC)
+    watched_topics = [t for _, c in dead for t in _names(c.get("filter"), "resource.labels.topic_id")]
+    wanted_topics = sorted(spec["dead_letter"]["topic"] for spec in push.values())
+    if sorted(watched_topics) != wanted_topics:
+        problems.append(f"dead-letter alerts watch {sorted(watched_topics)}, resources.yaml's are {wanted_topics}")
+    for policy, condition in dead:
+        if (condition.get("comparison"), condition.get("threshold_value")) != ("COMPARISON_GT", 0):
+            problems.append(f"{policy.address}: a dead-letter alert must fire on any message (> 0)")
+
+    thresholds = root.var["backlog_age_alert_seconds"]
+    backlog = watching(BACKLOG_AGE_METRIC)
+    watched_subs = [s for _, c in backlog for s in _names(c.get("filter"), "resource.labels.subscription_id")]
+    if sorted(watched_subs) != sorted(push):
+        problems.append(f"backlog-age alerts watch {sorted(watched_subs)}, resources.yaml's pushes are {sorted(push)}")
+    for policy, condition in backlog:
+        for sub in _names(condition.get("filter"), "resource.labels.subscription_id") & set(push):
+            wanted = thresholds.get(push[sub]["push_service"])
+            if condition.get("threshold_value") != wanted:
+                got = condition.get("threshold_value")
+                problems.append(f"{policy.address}: threshold {got!r} s, backlog_age_alert_seconds says {wanted!r}")
+
+    errors = watching(REQUEST_COUNT_METRIC)
+    if len(errors) != 1:
+        problems.append(f"{len(errors)} alert conditions on {REQUEST_COUNT_METRIC}, want one (the fetcher's 5xx share)")
+    for policy, condition in errors:
+        numerator, denominator = str(condition.get("filter")), str(condition.get("denominator_filter"))
+        if (watched := _names(numerator, "resource.labels.service_name")) != {"<module.fetcher.name>"}:
+            problems.append(f"{policy.address}: watches {watched}, not the fetcher")
+        if 'response_code_class="5xx"' not in numerator or "response_code_class" in denominator:
+            problems.append(f"{policy.address}: not the share of 5xx among all the fetcher's responses")
+        if _names(denominator, "resource.labels.service_name") != {"<module.fetcher.name>"}:
+            problems.append(f"{policy.address}: denominator is not the fetcher's requests")
+        if condition.get("threshold_value") != root.var["fetcher_5xx_ratio_threshold"]:
+            problems.append(f"{policy.address}: threshold is not var.fetcher_5xx_ratio_threshold")
+    return problems
+
+
+def dashboard_problems(root: Module, resources: Mapping[str, Any]) -> list[str]:
+    """The dashboard charts every push subscription's backlog and every dead-letter topic, and reads the
+    log-based metrics this configuration creates (by name), nothing hard-coded."""
+    problems: list[str] = []
+    dashboard = root.local["dashboard"]
+    queries = [d["timeSeriesQuery"] for w in dashboard["gridLayout"]["widgets"] for d in w["xyChart"]["dataSets"]]
+    filters = [str(q.get("timeSeriesFilter", {}).get("filter", q.get("prometheusQuery", ""))) for q in queries]
+    push = {name: spec for name, spec in resources["subscriptions"].items() if "push_service" in spec}
+    backlog = [f for f in filters if "subscription/num_undelivered_messages" in f]
+    charted_subs = {s for f in backlog for s in _names(f, "resource.labels.subscription_id")}
+    if charted_subs != set(push):
+        problems.append(f"backlog chart shows {sorted(charted_subs)}, resources.yaml's pushes are {sorted(push)}")
+    charted_topics = {t for f in filters if DEAD_LETTER_METRIC in f for t in _names(f, "resource.labels.topic_id")}
+    if charted_topics != {spec["dead_letter"]["topic"] for spec in push.values()}:
+        problems.append(f"dead-letter chart shows {sorted(charted_topics)}")
+    metrics = {m.get("name") for m in root.resources("google_logging_metric")}
+    used = {n for f in filters for n in re.findall(r"logging\.googleapis\.com/user/([\w-]+)", f)}
+    used |= {n for f in filters for n in re.findall(r"logging_googleapis_com:user_([\w-]+?)_(?:sum|count)\b", f)}
+    if not used or not used <= metrics:
+        problems.append(f"dashboard reads log metrics {sorted(used)}, the configuration creates {sorted(metrics)}")
     return problems

@@ -82,6 +82,7 @@ class Config:
     data: dict[tuple[str, str], Block] = field(default_factory=dict)
     modules: dict[str, Block] = field(default_factory=dict)
     outputs: dict[str, Block] = field(default_factory=dict)
+    checks: dict[str, Block] = field(default_factory=dict)
 
     def module_config(self, name: str) -> Config:
         return load_config((self.directory / _literal(self.modules[name]["source"])).resolve())
@@ -113,6 +114,8 @@ def load_config(directory: Path | str) -> Config:
             config.outputs.update(block)
         for block in parsed.get("module", []):
             config.modules.update(block)
+        for block in parsed.get("check", []):
+            config.checks.update(block)
         for kind, target in (("resource", config.resources), ("data", config.data)):
             for block in parsed.get(kind, []):
                 for rtype, named in block.items():
@@ -647,6 +650,9 @@ def _call(node: tuple, scope: Mapping[str, Any]) -> Any:
         args = args[:-1] + list(args[-1])
     if name not in FUNCTIONS:
         raise EvalError(f"function {name}() is not supported by the test evaluator")
+    if name == "join" and isinstance(args[0], str) and isinstance(args[1], list) and _contains_unknown(args[1]):
+        # unknown until apply, but which values it joins stays visible: "<a>,<b>" (as a string template)
+        return Partial(args[0].join(_render(x) for x in args[1]))
     if _is_unknown(*args) or any(
         isinstance(a, Mapping | list) and _contains_unknown(a)
         for a in args
@@ -894,6 +900,14 @@ class Module:
 
     def all_resources(self, rtype: str | None = None) -> list[ResourceInstance]:
         return [r for m in self.all_modules() for r in m.resources(rtype)]
+
+    def check_assertions(self) -> list[tuple[str, Any, Any]]:
+        """(check name, condition, error message) of every `assert` in this module's `check` blocks."""
+        out = []
+        for name, body in self.config.checks.items():
+            for rule in BlockInstance(body, self.scope()).blocks("assert"):
+                out.append((name, rule.get("condition"), rule.get("error_message")))
+        return out
 
 
 def root(

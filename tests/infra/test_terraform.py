@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from services.dispatcher import app as dispatcher_app
+from services.fetcher import app as fetcher_app
+from services.loader import app as loader_app
 from shared.core.tables import TABLES, terraform_files, terraform_schema
 from tests.infra import checks, hcl
 from tests.infra.hcl import Unknown
@@ -233,7 +236,8 @@ def test_each_service_gets_the_environment_it_reads(plan):
         "LOG_LEVEL",
     }
     wanted = {
-        "dispatcher": common | {"TRADERS_TABLE", "LEASE_SECONDS", "MAX_IN_FLIGHT"},
+        "dispatcher": common
+        | {"TRADERS_TABLE", "LEASE_SECONDS", "MAX_IN_FLIGHT", "ALLOWED_SCHEDULER_EMAILS", "ALLOWED_OPERATOR_EMAILS"},
         "fetcher": common
         | {
             "TRADE_SOURCE",
@@ -244,8 +248,10 @@ def test_each_service_gets_the_environment_it_reads(plan):
             "POLYMARKET_RATE_PER_10S",
             "FETCH_BUDGET_SECONDS",
             "FETCH_MAX_PAGES",
+            "ALLOWED_PUSH_EMAILS",
+            "ALLOWED_OPERATOR_EMAILS",
         },
-        "loader": common | {"LOADER_FLUSH_FILES", "LOADER_FLUSH_SECONDS"},
+        "loader": common | {"LOADER_FLUSH_FILES", "LOADER_FLUSH_SECONDS", "ALLOWED_PUSH_EMAILS"},
     }
     for name, keys in wanted.items():
         env = checks.service_env(services(plan)[name])
@@ -280,7 +286,8 @@ def test_push_receivers_are_internal_and_nothing_is_public(plan):
 
 
 def _grants(plan: hcl.Module) -> set[tuple[str, str, str]]:
-    """(service, role, target) for every grant to a service's own service account."""
+    """(service, role, target) for every grant to a service's own service account; a custom role by its
+    resource, a grant with an IAM condition with its expression after the target."""
     out = set()
     for grant in plan.resources():
         if not grant.type.endswith("_iam_member"):
@@ -297,23 +304,36 @@ def _grants(plan: hcl.Module) -> set[tuple[str, str, str]]:
             ),
             None,
         )
-        out.add((service, grant.get("role"), target.path if isinstance(target, Unknown) else target))
+        role = grant.get("role")
+        target = target.path if isinstance(target, Unknown) else target
+        condition = [c.get("expression") for c in grant.blocks("condition")]
+        out.add((service, role.path if isinstance(role, Unknown) else role, " if ".join([target, *condition])))
     return out
 
 
 def test_each_service_account_gets_only_what_it_needs(plan):
+    """The grants, spelled out; tests/gcp/test_permissions.py proves each is used and none is missing."""
     bucket = "google_storage_bucket.parts.name"
+    objects = "projects/_/buckets/test-project-backfill-parts/objects/"
+    tmp, runs = f'resource.name.startsWith("{objects}tmp/")', f'resource.name.startsWith("{objects}runs/")'
     key_ref = "google_secret_manager_secret.dome_api_key.id"
     main, staging = "google_bigquery_dataset.main.dataset_id", "google_bigquery_dataset.staging.dataset_id"
+    part_mover = "google_project_iam_custom_role.part_mover.id"
+    table_writer = "google_project_iam_custom_role.table_writer.id"
+    table = "google_bigquery_table.tables[{}].table_id".format
     assert _grants(plan) == {
         ("fetcher", "roles/pubsub.publisher", "wallets"),
         ("fetcher", "roles/pubsub.publisher", "files"),
         ("fetcher", "roles/pubsub.publisher", "wallets-dead-letter"),
-        ("fetcher", "roles/storage.objectCreator", bucket),
-        ("fetcher", "roles/storage.objectViewer", bucket),
+        ("fetcher", "roles/storage.objectCreator", f"{bucket} if {tmp} || {runs}"),  # writes tmp/, copies to runs/
+        ("fetcher", part_mover, f"{bucket} if {tmp}"),  # reads and deletes its temporary objects
         ("fetcher", "roles/secretmanager.secretAccessor", key_ref),
-        ("loader", "roles/storage.objectViewer", bucket),
-        ("loader", "roles/bigquery.dataEditor", main),
+        ("loader", "roles/pubsub.publisher", "files-dead-letter"),  # files it cannot load
+        ("loader", "roles/storage.objectViewer", f"{bucket} if {runs}"),  # its load jobs read the parts
+        ("loader", "roles/bigquery.metadataViewer", main),  # check_schema
+        ("loader", table_writer, table("trades")),
+        ("loader", table_writer, table("checkpoints")),
+        ("loader", table_writer, table("checkpoint_parts")),
         ("loader", "roles/bigquery.dataEditor", staging),
         ("loader", "roles/bigquery.jobUser", "test-project"),
         ("dispatcher", "roles/pubsub.publisher", "wallets"),
@@ -321,10 +341,26 @@ def test_each_service_account_gets_only_what_it_needs(plan):
         ("dispatcher", "roles/pubsub.subscriber", "wallets-dead-letter-pull"),  # collects letters into its table
         ("dispatcher", "roles/pubsub.subscriber", "files-dead-letter-pull"),
         ("dispatcher", "roles/bigquery.dataViewer", "polymarket"),
-        ("dispatcher", "roles/bigquery.dataEditor", "google_bigquery_table.tables[leases].table_id"),
-        ("dispatcher", "roles/bigquery.dataEditor", "google_bigquery_table.tables[dead_letters].table_id"),
+        ("dispatcher", table_writer, table("leases")),
+        ("dispatcher", table_writer, table("dead_letters")),
         ("dispatcher", "roles/bigquery.jobUser", "test-project"),
     }
+
+
+def test_custom_roles_hold_only_what_their_grants_are_for(plan):
+    roles = {r.name: sorted(r.get("permissions")) for r in plan.resources("google_project_iam_custom_role")}
+    assert roles == {
+        "part_mover": ["storage.objects.delete", "storage.objects.get"],
+        "table_writer": ["bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"],
+    }
+
+
+def test_temporary_part_files_expire_after_a_day(plan):
+    (bucket,) = plan.resources("google_storage_bucket")
+    rules = [(r.blocks("condition")[0], r.blocks("action")[0]) for r in bucket.blocks("lifecycle_rule")]
+    assert any(
+        a.get("type") == "Delete" and c.get("age") == 1 and c.get("matches_prefix") == ["tmp/"] for c, a in rules
+    )
 
 
 def test_invokers_are_the_push_identities_and_the_scheduler(plan):
@@ -345,6 +381,73 @@ def test_scheduler_posts_dispatch_every_30_minutes_with_oidc(plan):
     assert job.get("attempt_deadline") == "320s"
     assert job.blocks("retry_config")[0].get("retry_count") >= 1
     assert checks.timeout_seconds(services(plan)["dispatcher"]) >= 320
+
+
+# --- Who may call which route (shared/web/auth.py, operators.tf) ---------------------------------------
+
+ROUTES = {"dispatcher": dispatcher_app.ROUTES, "fetcher": fetcher_app.ROUTES, "loader": loader_app.ROUTES}
+
+
+def test_each_service_is_told_the_callers_of_every_route_it_serves(plan):
+    """A route whose ALLOWED_*_EMAILS is unset refuses everyone on Cloud Run (fail closed): each variable
+    the service's routes name must be set by Terraform."""
+    for name, routes in ROUTES.items():
+        env = checks.service_env(services(plan)[name])
+        needed = {callers.variable for callers in routes.values()}
+        assert needed <= set(env), f"{name} lacks {needed - set(env)}"
+        assert env["OIDC_AUDIENCE"] == f"https://{name}-{checks.TEST_PROJECT_NUMBER}.us-central1.run.app"
+
+
+def test_the_allowed_callers_are_the_identities_that_call(plan, resources):
+    (job,) = plan.resources("google_cloud_scheduler_job")
+    dispatcher = checks.service_env(services(plan)["dispatcher"])
+    scheduler = job.blocks("http_target")[0].blocks("oidc_token")[0].get("service_account_email")
+    assert dispatcher["ALLOWED_SCHEDULER_EMAILS"] == scheduler == Unknown("google_service_account.scheduler.email")
+    operator = Unknown("google_service_account.operator.email")
+    assert dispatcher["ALLOWED_OPERATOR_EMAILS"] == operator
+    assert checks.service_env(services(plan)["fetcher"])["ALLOWED_OPERATOR_EMAILS"] == operator
+    pushes = {name: s["push_service"] for name, s in resources["subscriptions"].items() if "push_service" in s}
+    modules = {m.address: m for m in plan.all_modules()}
+    for name, service in pushes.items():
+        # the receiver admits exactly the identity whose tokens this subscription pushes with
+        allowed = checks.service_env(services(plan)[service])["ALLOWED_PUSH_EMAILS"]
+        assert allowed == f"<module.push[{name!r}].invoker_email>"
+        module = modules[f"module.push[{name!r}]."]
+        (sub,) = [r for r in module.resources("google_pubsub_subscription") if r.name == "push"]
+        pushed_as = sub.blocks("push_config")[0].blocks("oidc_token")[0].get("service_account_email")
+        assert module.eval(module.config.outputs["invoker_email"]["value"]) == pushed_as
+
+
+def test_operators_impersonate_one_account_that_may_invoke_only_the_dispatcher():
+    members = ["group:backfill-ops@example.com", "user:oncall@example.com"]
+    plan = checks.plan(TF, operator_members=members)
+    assert checks.validation_failures(plan) == []
+    (account,) = [a for a in plan.resources("google_service_account") if a.name == "operator"]
+    assert account.get("account_id") == "backfill-operator"
+    impersonate = plan.resources("google_service_account_iam_member")
+    assert {(g.get("service_account_id"), g.get("role"), g.get("member")) for g in impersonate} == {
+        (Unknown("google_service_account.operator.name"), "roles/iam.serviceAccountTokenCreator", m) for m in members
+    }
+    operator = "serviceAccount:<google_service_account.operator.email>"
+    grants = [r for r in plan.all_resources() if r.type.endswith("_iam_member") and r.get("member") == operator]
+    assert [(g.type, g.get("role"), g.get("name")) for g in grants] == [
+        ("google_cloud_run_v2_service_iam_member", "roles/run.invoker", Unknown("module.dispatcher.name"))
+    ]
+    # the operators themselves hold nothing but the right to mint the account's tokens
+    theirs = [r for r in plan.all_resources() if r.type.endswith("_iam_member") and r.get("member") in members]
+    assert {g.get("role") for g in theirs} == {"roles/iam.serviceAccountTokenCreator"}
+    outputs = plan.config.outputs
+    assert "Impersonate" in outputs["operator_service_account"]["description"]
+
+
+def test_every_service_is_internal_by_default_and_the_operator_path_is_documented(plan):
+    assert {n: s.get("ingress") for n, s in services(plan).items()} == dict.fromkeys(
+        ("dispatcher", "fetcher", "loader"), "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    )
+    description = hcl.evaluate_raw(plan.config.variables["dispatcher_ingress"]["description"], {})
+    assert "operator service account" in description and "gcloud scheduler jobs run" in description
+    opened = checks.plan(TF, dispatcher_ingress="INGRESS_TRAFFIC_ALL")
+    assert services(opened)["dispatcher"].get("ingress") == "INGRESS_TRAFFIC_ALL"
 
 
 # --- BigQuery ----------------------------------------------------------------------------------------

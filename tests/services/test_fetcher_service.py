@@ -90,14 +90,6 @@ def test_malformed_envelope_is_400(make_client, body, publisher, letters):
     assert publisher.messages == [] and letters.letters == []
 
 
-def test_with_an_audience_configured_calls_without_a_valid_token_are_401(make_client):
-    with make_client(FakeTradeSource({W: 1}), oidc_audience="https://fetcher") as client:
-        assert push(client, WalletTask(run_id="r", wallet=W)).status_code == 401
-        garbage = client.post("/", json=envelope(b"{}"), headers={"Authorization": "Bearer not-a-jwt"})
-        assert garbage.status_code == 401
-        assert client.get("/healthz").status_code == 200
-
-
 def test_when_the_api_fails_for_every_wallet_the_breaker_answers_503_without_calling_it(make_client, letters, clock):
     """Connection refused for three different wallets in a row opens the breaker: the next push is a 503
     at once (Pub/Sub backs off; nothing is dead-lettered), no request is sent, and /status says why."""

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
-from google.cloud.bigquery import ScalarQueryParameter
+from google.cloud.bigquery import ScalarQueryParameter, SchemaField
 
 from shared.adapters.gcp.bigquery_jobs import PRUNE, ErrorMap, load_job_id, prune_bounds, query_parameter
 from shared.adapters.gcp.schema import ROW_SCHEMA, bigquery_table, schema
@@ -37,7 +37,7 @@ from shared.adapters.sql.dialect import BIGQUERY, Sql, Struct
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.chain import Segment
 from shared.core.errors import PermanentError, SchemaMismatch, WarehouseUnavailable
-from shared.core.tables import TABLES
+from shared.core.tables import TABLES, Column
 from shared.ports.warehouse import CheckpointUpdate
 
 log = logging.getLogger(__name__)
@@ -216,12 +216,22 @@ class BigQueryWarehouse(SqlWarehouse):
     def _rows_table(self, uris: list[str]) -> str:
         return self.names.d.q(f"{self.project}.{self.staging_dataset}.rows_{load_job_id(uris).removeprefix('load_')}")
 
-    def _load_rows(self, uris: list[str]) -> None:
+    @contextmanager
+    def staged_rows(self, uris: list[str], columns: tuple[Column, ...]) -> Iterator[tuple[str, Sql]]:
+        """The part files loaded into a staging table (as the trades' load does), for one statement."""
+        table = self._rows_table(uris)
+        try:
+            self._load_rows(uris, [SchemaField(c.name, c.type) for c in columns])
+            yield f"{table} AS r", Sql("")
+        finally:
+            self._drop(table)
+
+    def _load_rows(self, uris: list[str], row_schema: list[SchemaField] | None = None) -> None:
         """Load the part files into their staging table. The same files always mean the same job id, so a
         retried batch attaches to its earlier load (409 Already Exists) instead of loading twice."""
         job_id, table = load_job_id(uris), self._rows_table(uris)
         config = bigquery.LoadJobConfig(
-            schema=ROW_SCHEMA,
+            schema=row_schema or ROW_SCHEMA,
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             max_bad_records=0,
             ignore_unknown_values=False,

@@ -51,7 +51,7 @@ class GcsObjectStore:
     @contextmanager
     def open_writer(self, name: str) -> Iterator[IO[str]]:
         # No generation precondition: like the local folder, a completed write replaces the name
-        # (callers write to unique temporary names and rename).
+        # (callers write to unique temporary names and rename; the rename is the create-only step).
         blob = self.bucket.blob(safe_name(name))
         raw = _Upload(
             f"write gs://{self.bucket_name}/{name}",
@@ -71,17 +71,26 @@ class GcsObjectStore:
             raise
 
     def rename(self, src: str, dst: str) -> None:
-        """Server-side copy, then delete the source; both pinned to the generation that was copied."""
+        """Server-side copy to `dst`, create-only, then delete the source pinned to the generation copied.
+
+        Nothing at a final name is ever replaced (ifGenerationMatch=0): a FileReady may already point at
+        it, and the writer then needs no delete permission there (infra/terraform/iam.tf). Part names say
+        what a part covers (shared/handlers/fetch.py), so an object already at `dst` is this same part,
+        from an earlier attempt or from this copy retried after a lost answer: the 412 is success. The
+        source's name is unique to its writer, so its pinned generation cannot have moved in between."""
         source = self._get(src)
         try:
             self.bucket.copy_blob(
                 source,
                 self.bucket,
                 safe_name(dst),
+                if_generation_match=0,
                 if_source_generation_match=source.generation,
                 retry=self.retry,
                 timeout=self.timeout,
             )
+        except gexc.PreconditionFailed:
+            pass  # the part is already at `dst`
         except gexc.NotFound:
             raise FileNotFoundError(f"no object gs://{self.bucket_name}/{src}") from None
         except Exception as exc:

@@ -25,7 +25,7 @@ from shared.adapters.sql.dialect import DUCKDB, Sql, Struct
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.chain import Segment
 from shared.core.errors import PermanentError, SchemaMismatch, SystemicError, TransientError, WarehouseUnavailable
-from shared.core.tables import TABLES, TRADE_ROW, Table
+from shared.core.tables import TABLES, TRADE_ROW, Column, Table
 from shared.ports.warehouse import CheckpointUpdate
 
 _READ_COLUMNS = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in TRADE_ROW) + "}"
@@ -175,6 +175,17 @@ class DuckDBWarehouse(SqlWarehouse):
             "now": ("TIMESTAMP", now),
         }
         yield batch, Sql("", params)
+
+    @contextmanager
+    def staged_rows(self, uris: list[str], columns: tuple[Column, ...]) -> Iterator[tuple[str, Sql]]:
+        """The part files read where they lie, with their columns' types given (never inferred)."""
+        paths = [_path(u) for u in uris]
+        for path, uri in zip(paths, uris, strict=True):
+            if not Path(path).is_file():
+                raise PermanentError(f"part file is missing: {path}", uri=uri)
+        spec = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in columns) + "}"
+        relation = f"read_json($files, format = 'newline_delimited', columns = {spec}) AS r"
+        yield relation, Sql("", {"files": ("ARRAY<STRING>", paths)})
 
 
 def _rollback(cur: Any) -> None:

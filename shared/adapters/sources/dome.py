@@ -13,15 +13,25 @@ from typing import Any
 
 import requests
 
+from shared.adapters.sources import markets
 from shared.adapters.sources.http import HttpTradeClient, error_body
 from shared.adapters.sources.limiter import RateLimiter
-from shared.core.errors import AuthFailure, MalformedPage, PermanentError, PipelineError, SystemicError
+from shared.core.errors import (
+    AuthFailure,
+    MalformedPage,
+    PermanentError,
+    PipelineError,
+    SystemicError,
+    register_secret,
+)
 from shared.core.trades import Occurrences, dome_trade_key, iso_timestamp
 from shared.ports.source import Page
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # the documented maximum
+LOOKUP_PAGE = 100  # /markets: limit 1..100; 100 condition ids per request
+LOOKUP_ATTEMPTS = 1  # a failing lookup batch is split, not retried (handlers/lookups.py); its task is retried
 _STRINGS = ("tx_hash", "order_hash", "user", "condition_id")
 _NUMBERS = ("shares", "shares_normalized", "price")
 
@@ -48,6 +58,7 @@ class DomeSource(HttpTradeClient):
     def __init__(self, base_url: str, api_key: str | None, limiter: RateLimiter, **kwargs: Any) -> None:
         headers = {"Accept": "application/json"}
         if api_key:
+            register_secret(api_key)  # Settings registered it already; a source built without settings too
             headers["Authorization"] = f"Bearer {api_key}"
         super().__init__(base_url, limiter, headers=headers, **kwargs)
         self.page_size = PAGE_SIZE
@@ -107,6 +118,41 @@ class DomeSource(HttpTradeClient):
             else:
                 yield page
             cursor = page.next_cursor
+
+    # -- markets and events (the MarketSource port): the same key, the same limiter --------------------
+
+    def markets(self, condition_ids: list[str], fetched_at: str) -> list[dict[str, Any]]:
+        """`GET /polymarket/markets?condition_id=…` (repeated, ≤ 100) with limit 100, every page."""
+        rows: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"condition_id": list(condition_ids), "limit": LOOKUP_PAGE}
+        context = {"lookup": _named("markets", condition_ids)}
+        for body in self._pages("/polymarket/markets", params, "markets", context):
+            rows += [markets.dome_market(m, fetched_at) for m in body["markets"]]
+        return rows
+
+    def events(self, slugs: list[str], fetched_at: str) -> list[dict[str, Any]]:
+        """`GET /polymarket/events?event_slug=…`: the endpoint takes one slug, so one request each."""
+        rows: list[dict[str, Any]] = []
+        for slug in slugs:
+            for body in self._pages("/polymarket/events", {"event_slug": slug, "limit": 1}, "events", {"lookup": slug}):
+                rows += [markets.dome_event(e, fetched_at) for e in body["events"] if e.get("event_slug") == slug]
+        return rows
+
+    def _pages(self, path: str, params: dict[str, Any], field: str, context: dict[str, Any]) -> Iterator[Any]:
+        """Every page of a lookup's answer (pagination_key)."""
+        key = None
+        while True:
+            body = self.get_json(path, {**params, **({"pagination_key": key} if key else {})}, context, LOOKUP_ATTEMPTS)
+            if not isinstance(body, dict) or not isinstance(body.get(field), list):
+                raise MalformedPage(f"{path}: the answer has no {field!r} list", **context)
+            yield body
+            pagination = body.get("pagination") or {}
+            following = pagination.get("pagination_key") if pagination.get("has_more") else None
+            if not following:
+                return
+            if following == key:
+                raise MalformedPage(f"{path}: the same pagination_key again (would loop)", **context)
+            key = following
 
     def _parse(self, wallet: str, body: Any, context: dict[str, Any]) -> Page:
         if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
@@ -174,3 +220,8 @@ class DomeSource(HttpTradeClient):
             "outcome_index": None,
             "is_combo": None,
         }
+
+
+def _named(kind: str, keys: list[str]) -> str:
+    """What a lookup asked for, for its errors: the key itself when it stands alone."""
+    return f"{kind} {keys[0]}" if len(keys) == 1 else f"{kind} ({len(keys)} keys)"

@@ -39,6 +39,7 @@ from shared.core.errors import (
     SourceUnavailable,
     TransientError,
     TruncatedPage,
+    upstream_text,
 )
 from shared.ports.clock import Clock
 from shared.ports.source import BreakerState, SourceStats
@@ -121,10 +122,11 @@ class HttpTradeClient:
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
         return self._rng.uniform(ceiling / 2, ceiling)
 
-    def get_json(self, path: str, params: dict[str, Any], context: dict[str, Any]) -> Any:
+    def get_json(self, path: str, params: dict[str, Any], context: dict[str, Any], attempts: int | None = None) -> Any:
+        """`attempts`: fewer retries than the client's default (a lookup batch splits instead)."""
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.retry_seconds),
+            stop=stop_after_attempt(attempts or self.max_attempts) | stop_after_delay(self.retry_seconds),
             wait=self._wait,
             sleep=self.clock.sleep,
             reraise=True,
@@ -202,12 +204,23 @@ def _reason(exc: Exception) -> str:
     inner: BaseException = exc
     while inner.__context__ is not None and inner.__context__ is not inner:
         inner = inner.__context__
-    return str(inner)[:200] or type(inner).__name__
+    return upstream_text(str(inner), 200) or type(inner).__name__
 
 
 def error_body(response: requests.Response) -> dict[str, Any]:
+    """An error answer's fields, each fit to quote (`upstream_text`: redacted, at most 300 characters):
+    a server that echoes the request, Authorization header and all, must not put the key in an error."""
     try:
         body = response.json()
     except ValueError:
-        return {"message": response.text[:300]}
-    return body if isinstance(body, dict) else {"message": str(body)[:300]}
+        return {"message": upstream_text(response.text)}
+    if not isinstance(body, dict):
+        return {"message": upstream_text(json.dumps(body, default=str))}
+    return {k: _quotable(v) for k, v in body.items()}
+
+
+def _quotable(value: Any) -> Any:
+    """Flags and numbers as they are (`retryable`); text, lists and objects as cut, redacted text."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return upstream_text(value if isinstance(value, str) else json.dumps(value, default=str))

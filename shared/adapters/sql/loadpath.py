@@ -122,3 +122,17 @@ def checkpoint_rows(checkpoints: list[CheckpointUpdate]) -> list[dict[str, objec
         {**{f.name: _field(c, f.name) for f in CHECKPOINT_FIELDS[:-1]}, "round": k}
         for c, k in zip(checkpoints, rounds(checkpoints), strict=True)
     ]
+
+
+def merge_market_refs(n: Names, b: Batch) -> str:
+    """Every condition id the batch's rows name, remembered for the markets lookup (a small table the
+    dispatcher reads instead of scanning trades)."""
+    return f"""MERGE INTO {n.t("market_refs")} AS t
+USING (
+  SELECT r.condition_id, MIN({b.now.format(m="m")}) AS first_seen_at
+  FROM {b.rows}
+  WHERE r.condition_id IS NOT NULL
+  GROUP BY r.condition_id
+) AS s
+ON t.condition_id = s.condition_id
+WHEN NOT MATCHED THEN INSERT (condition_id, first_seen_at) VALUES (s.condition_id, s.first_seen_at);"""

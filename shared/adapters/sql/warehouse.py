@@ -15,16 +15,18 @@ the status counts — is here and in statements.py, so the two warehouses cannot
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 
 from shared.adapters.sql import letters as lt
 from shared.adapters.sql import loadpath as lp
+from shared.adapters.sql import lookups as lk
 from shared.adapters.sql import statements as st
 from shared.adapters.sql.dialect import Dialect, Sql
 from shared.core.chain import Segment
-from shared.core.messages import FileReady
+from shared.core.messages import FileReady, LookupReady
+from shared.core.tables import Column
 from shared.ports.warehouse import Candidate, CheckpointUpdate, Status
 
 CHUNK = 5000  # wallets per parameterised statement (BigQuery caps a query request at 12 MB)
@@ -55,6 +57,10 @@ class SqlWarehouse:
     def transaction(self, statements: list[str], sql: Sql) -> None:
         """Run `statements` (text) as one transaction; `sql.params` holds every parameter they use and
         `sql.text` anything that must run before the transaction begins (BigQuery's DECLAREs)."""
+        raise NotImplementedError
+
+    def staged_rows(self, uris: list[str], columns: tuple[Column, ...]) -> AbstractContextManager[tuple[str, Sql]]:
+        """The rows of these part files as a relation aliased r (and the parameters it needs)."""
         raise NotImplementedError
 
     def staged_batch(
@@ -130,11 +136,48 @@ class SqlWarehouse:
         uris = sorted({f.uri for f in files if f.rows > 0})
         rounds = max(lp.rounds(checkpoints), default=0)
         with self.staged_batch(uris, segments, checkpoints, now) as (batch, sql):
-            statements = [lp.merge_trades(self.names, batch)] if uris else []
+            statements = [lp.merge_trades(self.names, batch), lp.merge_market_refs(self.names, batch)] if uris else []
             if segments:
                 statements.append(lp.merge_parts(self.names, batch))
             statements += [lp.merge_checkpoints(self.names, batch, k) for k in range(1, rounds + 1)]
             self.transaction(statements, sql)
+
+    # -- markets and events ---------------------------------------------------------------------------
+
+    def lookup_candidates(
+        self, kind: str, now: datetime, stale_before: datetime, miss_before: datetime, limit: int
+    ) -> list[str]:
+        build = lk.market_candidates if kind == "markets" else lk.event_candidates
+        return [r["key"] for r in self.query(build(self.names, now, stale_before, miss_before, limit))]
+
+    def claim_lookups(self, kind: str, keys: list[str], now: datetime, until: datetime, token: str) -> set[str]:
+        for i in range(0, len(keys), CHUNK):
+            self.execute(lk.claim(self.names, kind, keys[i : i + CHUNK], now, until, token))
+        return {r["key"] for r in self.query(lk.claimed(self.names, kind, token))} & set(keys)
+
+    def commit_lookups(self, kind: str, files: list[LookupReady], now: datetime) -> None:
+        """One transaction: the files' rows into their table, the keys the API did not know recorded as
+        misses, the keys it knew no longer misses."""
+        table = lk.TARGET[kind]
+        uris = sorted({f.uri for f in files if f.rows > 0})
+        missing = sorted({k for f in files for k in f.missing})
+        found = sorted({k for f in files for k in f.keys} - set(missing))
+        source = files[0].source if files else None
+        with self.staged_rows(uris, table.columns) if uris else nullcontext(("", Sql(""))) as (rows, staged):
+            statements = [lk.merge_rows(self.names, table, rows)] if uris else []
+            if missing:
+                statements.append(lk.merge_misses(self.names, kind))
+            if found:
+                statements.append(lk.forget_misses(self.names, kind))
+            params = {
+                **staged.params,
+                "missing": ("ARRAY<STRING>", missing),
+                "found": ("ARRAY<STRING>", found),
+                "now": ("TIMESTAMP", now),
+                "source": ("STRING", source),
+            }
+            if statements:
+                self.transaction(statements, Sql(staged.text, params))
 
     def status(self, now: datetime) -> Status:
         out = Status()
@@ -145,6 +188,10 @@ class SqlWarehouse:
         out.trades, out.newest_load, out.parked = int(totals["trades"]), totals["newest_load"], int(totals["parked"])
         out.in_flight = self.in_flight(now)
         out.dead_letters = int(self._first(lt.letter_depth(self.names))["n"])
+        lookups = self._first(lk.status(self.names))
+        out.markets, out.unresolved_markets, out.events = lookups["markets"], lookups["unresolved"], lookups["events"]
+        out.markets_not_found, out.events_not_found = lookups["markets_not_found"], lookups["events_not_found"]
+        out.oldest_unresolved_fetch, out.condition_ids = lookups["oldest_unresolved_fetch"], lookups["condition_ids"]
         return out
 
     def _first(self, sql: Sql) -> dict[str, Any]:

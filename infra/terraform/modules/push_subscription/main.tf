@@ -5,15 +5,19 @@ locals {
 }
 
 resource "google_pubsub_topic" "this" {
-  project = var.project
-  name    = var.topic_name
-  labels  = var.labels
+  #checkov:skip=CKV_GCP_83:CMEK is opt-in through the root's var.pubsub_kms_key_name (null keeps Google-managed encryption, the default this check sees); messages are wallet addresses and part-file pointers, public on-chain data.
+  project      = var.project
+  name         = var.topic_name
+  kms_key_name = var.kms_key_name
+  labels       = var.labels
 }
 
 resource "google_pubsub_topic" "dead_letter" {
+  #checkov:skip=CKV_GCP_83:CMEK is opt-in through the root's var.pubsub_kms_key_name (null keeps Google-managed encryption, the default this check sees); dead letters are the same public messages with an error text.
   project                    = var.project
   name                       = var.dead_letter_topic_name
   message_retention_duration = var.dead_letter_topic_retention
+  kms_key_name               = var.kms_key_name
   labels                     = var.labels
 }
 

@@ -27,3 +27,8 @@ output "invoker_member" {
   description = "The push identity as an IAM member string; grant it roles/run.invoker on the endpoint's service."
   value       = "serviceAccount:${google_service_account.invoker.email}"
 }
+
+output "invoker_email" {
+  description = "Email of the push identity: the `email` of the ID tokens this subscription pushes with (the receiver's ALLOWED_PUSH_EMAILS)."
+  value       = google_service_account.invoker.email
+}
