@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.core.tables import TABLES
 from tests.infra import checks, hcl
 
 TF = Path(__file__).resolve().parents[2] / "infra" / "terraform"
@@ -50,7 +51,7 @@ def encryption(plan: hcl.Module) -> dict[str, object]:
 
 def test_without_keys_nothing_carries_an_encryption_setting():
     found = encryption(checks.plan(TF))
-    assert len(found) == 1 + 2 + 6 + 4 + 1 + 1  # bucket, datasets, tables, topics, repository, secret
+    assert len(found) == 1 + 2 + len(TABLES) + 4 + 1 + 1  # bucket, datasets, tables, topics, repository, secret
     assert {address: key for address, key in found.items() if key is not None} == {}
 
 

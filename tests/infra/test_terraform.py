@@ -334,6 +334,10 @@ def test_each_service_account_gets_only_what_it_needs(plan):
         ("loader", table_writer, table("trades")),
         ("loader", table_writer, table("checkpoints")),
         ("loader", table_writer, table("checkpoint_parts")),
+        ("loader", table_writer, table("markets")),  # merges looked-up markets and events
+        ("loader", table_writer, table("events")),
+        ("loader", table_writer, table("market_refs")),  # records the condition ids the trades name
+        ("loader", table_writer, table("lookup_misses")),  # ids the API did not know
         ("loader", "roles/bigquery.dataEditor", staging),
         ("loader", "roles/bigquery.jobUser", "test-project"),
         ("dispatcher", "roles/pubsub.publisher", "wallets"),
@@ -343,6 +347,7 @@ def test_each_service_account_gets_only_what_it_needs(plan):
         ("dispatcher", "roles/bigquery.dataViewer", "polymarket"),
         ("dispatcher", table_writer, table("leases")),
         ("dispatcher", table_writer, table("dead_letters")),
+        ("dispatcher", table_writer, table("lookups")),  # claims lookups in flight, as it does wallets
         ("dispatcher", "roles/bigquery.jobUser", "test-project"),
     }
 
