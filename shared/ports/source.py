@@ -20,6 +20,9 @@ class Page:
     # rows whose keys depend on their neighbours (Polymarket: fills of one transaction).
     resumable: bool = True
     mismatched_user: int = 0  # rows whose user is not the queried wallet (counted, logged, kept)
+    # Rows the whole walk holds, when the API says (Dome's pagination.total for the request's filters;
+    # the Data API gives none): what a window split and the progress display estimate from.
+    total: int | None = None
 
 
 @dataclass

@@ -167,7 +167,9 @@ class DomeSource(HttpTradeClient):
         mismatched = sum(1 for r in rows if r["user"] != wallet)
         if mismatched:
             log.warning("%d rows whose user is not the queried wallet (kept)", mismatched, extra=context)
-        return Page(rows=rows, next_cursor=next_key, mismatched_user=mismatched)
+        total = pagination.get("total")
+        total = total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+        return Page(rows=rows, next_cursor=next_key, mismatched_user=mismatched, total=total)
 
     @staticmethod
     def _row(wallet: str, raw: Any, index: int, context: dict[str, Any]) -> dict[str, Any]:
