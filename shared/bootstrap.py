@@ -36,6 +36,7 @@ from shared.adapters.sources.limiter import RateLimiter, Window
 from shared.adapters.sources.polymarket import PolymarketSource
 from shared.adapters.sql.deadletters import SqlDeadLetters
 from shared.adapters.sql.warehouse import SqlWarehouse
+from shared.core.windows import SplitPolicy
 from shared.handlers.fetch import FetchBudget
 from shared.handlers.lookups import LookupPolicy
 from shared.ports.clock import Clock
@@ -171,6 +172,11 @@ def fetch_budget(settings: Settings, max_pages: int | None = None) -> FetchBudge
         seconds=settings.fetch_budget_seconds,
         max_pages=max_pages or settings.fetch_max_pages,
         max_wallet_pages=settings.max_pages_per_wallet,
+        split=SplitPolicy(
+            window_pages=settings.split_window_pages,
+            max_children=settings.split_max_children,
+            enabled=settings.split_windows,
+        ),
     )
 
 

@@ -73,6 +73,19 @@ class Settings(BaseSettings):
     max_pages_per_wallet: int = Field(
         100_000, ge=1, description="MAX_PAGES_PER_WALLET: a walk longer than this is a runaway (dead-lettered)"
     )
+    split_windows: bool = Field(
+        True, description="SPLIT_WINDOWS: fetch a big wallet as time windows in parallel (docs/design.md, Windows)"
+    )
+    split_window_pages: int = Field(
+        25, ge=1, description="SPLIT_WINDOW_PAGES: pages a window aims at; a chain with over twice this left splits"
+    )
+    split_max_children: int = Field(8, ge=2, le=64, description="SPLIT_MAX_CHILDREN: windows one split hands out")
+
+    sync_lookback_seconds: int = Field(
+        86_400,
+        ge=0,
+        description="SYNC_LOOKBACK_SECONDS: a sync asks from the newest stored trade minus this (late-indexed trades)",
+    )
 
     loader_flush_files: int = Field(50, ge=1, description="LOADER_FLUSH_FILES: files per load batch")
     loader_flush_seconds: float = Field(20.0, gt=0, description="LOADER_FLUSH_SECONDS: longest wait to fill a batch")
@@ -165,6 +178,12 @@ class CloudSettings(Settings):
 
 class DispatcherSettings(CloudSettings):
     traders_table: str | None = Field(None, description="TRADERS_TABLE: project.dataset.table of wallets")
+    sync_daily: bool = Field(
+        True, description="SYNC_DAILY: scheduled dispatches also sync complete wallets once a day (design.md, Sync)"
+    )
+    sync_hour_utc: int = Field(
+        2, ge=0, le=23, description="SYNC_HOUR_UTC: from this hour each day, complete wallets are due for their sync"
+    )
 
 
 class FetcherSettings(CloudSettings):

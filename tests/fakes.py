@@ -108,3 +108,60 @@ class FakeTradeSource:
 def budget(max_pages: int = 100, seconds: float = 240.0) -> FetchBudget:
     """A fetch budget for tests (the product reads its budget from settings)."""
     return FetchBudget(seconds=seconds, max_pages=max_pages)
+
+
+class WindowedTradeSource:
+    """A wallet's history as the real APIs serve it: newest first, `start`/`end` bounds in whole seconds
+    (inclusive), a cursor that is the position in the filtered rows, and (like Dome) the filtered count
+    as `total` — or none (like the Data API) with `totals=False`. `per_second` rows share each second,
+    so page boundaries fall inside a second. `honours_bounds=False` is a server that ignores them."""
+
+    name = "dome"
+
+    def __init__(
+        self,
+        wallet: str,
+        n: int,
+        *,
+        per_second: int = 3,
+        page_size: int = 10,
+        totals: bool = True,
+        honours_bounds: bool = True,
+        newest: int = 1_700_000_000,
+        gaps: dict[int, int] | None = None,
+    ) -> None:
+        self.wallet, self.page_size, self.totals, self.honours_bounds = wallet, page_size, totals, honours_bounds
+        self.stats = SourceStats()
+        self.requests: list[tuple[str | None, int | None, int | None]] = []  # (cursor, since, until)
+        self.rows: list[dict[str, Any]] = []
+        second, extra = newest, gaps or {}
+        for i in range(n):
+            if i and i % per_second == 0:
+                second -= 1 + extra.get(i, 0)  # a gap of `extra[i]` seconds before row i
+            raw = {**dome_raw(wallet, i), "timestamp": second, "tx_hash": f"0x{second:064x}", "log_index": i}
+            self.rows.append(canonical(wallet, raw))
+
+    def close(self) -> None:
+        pass
+
+    def breaker_state(self) -> BreakerState:
+        return BreakerState(False, 0, 0, None, None)
+
+    def pages(
+        self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
+    ) -> Iterator[Page]:
+        def inside(row: dict[str, Any]) -> bool:
+            t = int(datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")).timestamp())
+            return not self.honours_bounds or ((since is None or t >= since) and (until is None or t <= until))
+
+        matching = [dict(r) for r in self.rows if inside(r)] if wallet == self.wallet else []
+        start = int(cursor or 0)
+        while True:
+            self.requests.append((cursor, since, until))
+            self.stats.requests += 1
+            rows = matching[start : start + self.page_size]
+            start += self.page_size
+            cursor = str(start) if start < len(matching) else None
+            yield Page(rows, cursor, total=len(matching) if self.totals else None)
+            if cursor is None:
+                return

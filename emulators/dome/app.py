@@ -82,7 +82,8 @@ def create_app(config: SimConfig | None = None, **overrides: Any) -> FastAPI:
         sim: SimState = request.app.state.sim
         params = request.query_params
         wallet = (params.get("user") or "").strip().lower() or None
-        sim.stats.count_request(wallet, bool(params.get("pagination_key")))
+        window = (params.get("start_time"), params.get("end_time"))
+        sim.stats.count_request(wallet, bool(params.get("pagination_key")), window=window)
         response = await dome_answer(
             sim, request, sim.stats, lambda: sim.book.page(parse(params)), "orders", "tx_hash", wallet
         )
@@ -94,7 +95,8 @@ def create_app(config: SimConfig | None = None, **overrides: Any) -> FastAPI:
         sim: SimState = request.app.state.sim
         params = request.query_params
         wallet = (params.get("user") or "").strip().lower() or None
-        sim.stats.count_request(wallet, bool(params.get("cursor")), "/v2/trades")
+        window = (params.get("start"), params.get("end"))
+        sim.stats.count_request(wallet, bool(params.get("cursor")), "/v2/trades", window=window)
         trace = sim.trace_id()
         response = await _answer_trades(sim, request, wallet, trace)
         if response.media_type != "text/html":

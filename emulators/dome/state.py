@@ -68,19 +68,30 @@ class Stats:
     by_wallet: dict[str, int] = field(default_factory=dict)
     by_wallet_cursor: dict[tuple[str, bool], int] = field(default_factory=dict)
     """(wallet, the request carried a cursor: pagination_key or cursor) -> requests."""
+    first_pages: dict[tuple[str, str | None, str | None], int] = field(default_factory=dict)
+    """(wallet, start bound, end bound as sent) -> requests without a cursor: a walk's first pages."""
     by_endpoint: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     """Fault kind -> times injected."""
     markets: MarketStats = field(default_factory=MarketStats)
     """Dome's /markets and /events, Gamma's /markets/keyset and /events (not in the counts above)."""
 
-    def count_request(self, wallet: str | None, had_cursor: bool, endpoint: str = "/v1/polymarket/orders") -> None:
+    def count_request(
+        self,
+        wallet: str | None,
+        had_cursor: bool,
+        endpoint: str = "/v1/polymarket/orders",
+        window: tuple[str | None, str | None] = (None, None),
+    ) -> None:
         self.requests += 1
         self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
         if wallet:
             self.by_wallet[wallet] = self.by_wallet.get(wallet, 0) + 1
             key = (wallet, had_cursor)
             self.by_wallet_cursor[key] = self.by_wallet_cursor.get(key, 0) + 1
+            if not had_cursor:
+                first = (wallet, *window)
+                self.first_pages[first] = self.first_pages.get(first, 0) + 1
 
     def count_status(self, status: int) -> None:
         self.by_status[status] = self.by_status.get(status, 0) + 1

@@ -92,9 +92,14 @@ locals {
   # caller's ID token against these, per route; the push identities are the subscriptions' own.
   push_invoker_emails = { for name, s in local.push_subscriptions : s.push_service => module.push[name].invoker_email... }
   dispatcher_env = {
-    TRADERS_TABLE            = local.traders_table
+    TRADERS_TABLE = local.traders_table
+    # The tasks it sends name the source the fetchers page: the same variable as theirs.
+    TRADE_SOURCE             = var.trade_source
     LEASE_SECONDS            = var.lease_seconds
     MAX_IN_FLIGHT            = local.max_in_flight
+    SYNC_DAILY               = var.sync_daily
+    SYNC_HOUR_UTC            = var.sync_hour_utc
+    SYNC_LOOKBACK_SECONDS    = var.sync_lookback_seconds
     ALLOWED_SCHEDULER_EMAILS = google_service_account.scheduler.email
     ALLOWED_OPERATOR_EMAILS  = google_service_account.operator.email
   }

@@ -336,12 +336,40 @@ variable "dispatch_time_zone" {
 
 variable "dispatch_mode" {
   type        = string
-  description = "Body of the scheduled call: backfill (wallets never completed) or incremental (completed wallets from their watermark)."
-  default     = "backfill"
+  description = "Body of the scheduled call: scheduled (new and unfinished wallets, and once a day from sync_hour_utc the daily sync of complete ones), backfill (new and unfinished wallets only) or sync (also every complete wallet, at every call)."
+  default     = "scheduled"
 
   validation {
-    condition     = contains(["backfill", "incremental"], var.dispatch_mode)
-    error_message = "dispatch_mode must be backfill or incremental."
+    condition     = contains(["scheduled", "backfill", "sync"], var.dispatch_mode)
+    error_message = "dispatch_mode must be scheduled, backfill or sync."
+  }
+}
+
+variable "sync_daily" {
+  type        = bool
+  description = "SYNC_DAILY: scheduled dispatches sync every complete wallet once a day (from its newest trade minus sync_lookback_seconds), spread over the calls after sync_hour_utc and bounded by max_in_flight."
+  default     = true
+}
+
+variable "sync_hour_utc" {
+  type        = number
+  description = "SYNC_HOUR_UTC: the hour (0-23, UTC) from which complete wallets are due for the day's sync."
+  default     = 2
+
+  validation {
+    condition     = var.sync_hour_utc >= 0 && var.sync_hour_utc <= 23 && floor(var.sync_hour_utc) == var.sync_hour_utc
+    error_message = "sync_hour_utc must be a whole hour from 0 to 23."
+  }
+}
+
+variable "sync_lookback_seconds" {
+  type        = number
+  description = "SYNC_LOOKBACK_SECONDS: a sync asks again from the newest stored trade minus this, so trades the API indexes late are caught (MERGE makes the overlap free)."
+  default     = 86400
+
+  validation {
+    condition     = var.sync_lookback_seconds >= 0
+    error_message = "sync_lookback_seconds must not be negative."
   }
 }
 

@@ -1,9 +1,14 @@
 """The dispatcher's HTTP interface, and who may call each route (shared/web/auth.py).
 
-POST /dispatch              the scheduler    {run_id?, mode: backfill|incremental, max_in_flight?}
+POST /dispatch              the scheduler    {run_id?, mode: scheduled|backfill|sync, max_in_flight?}
 POST /dead-letters/replay   operators        {error_class?, wallet?, max, dry_run} -> what it replayed
 GET  /status                operators        wallets by status, trades, in flight, dead letters, newest load
 GET  /healthz               anyone
+
+Modes (shared/handlers/dispatch.py, `sync_before_for`): `scheduled` (the default, what the Scheduler
+sends every 30 minutes) dispatches new and unfinished wallets and, once the day's SYNC_HOUR_UTC has
+passed, syncs the complete wallets not walked since; `backfill` only new and unfinished wallets;
+`sync` also every complete wallet not walked since the call (a sync now).
 
 `max_in_flight` may lower this call's cap, never raise it: above MAX_IN_FLIGHT it is a 422 naming the
 setting (a silent cap would let a caller believe it dispatched more than it did).
@@ -29,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from shared import bootstrap
 from shared.bootstrap import DispatcherDeps, Overrides
 from shared.core.messages import RunId
-from shared.handlers.dispatch import DispatchResult, dispatch
+from shared.handlers.dispatch import DispatchResult, dispatch, sync_before_for, sync_boundary
 from shared.handlers.lookups import dispatch_lookups
 from shared.handlers.replay import collect_dead_letters, replay_dead_letters
 from shared.logs import setup_json_logging
@@ -47,7 +52,7 @@ ROUTES = {
 class DispatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run_id: RunId | None = None
-    mode: Literal["backfill", "incremental"] = "backfill"
+    mode: Literal["scheduled", "backfill", "sync"] = "scheduled"
     max_in_flight: int | None = Field(None, ge=1)  # at most MAX_IN_FLIGHT, checked in the route
     lookups: bool = True  # also schedule the markets and events the trades name (when LOOKUPS is on)
 
@@ -106,9 +111,10 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
                 clock=d.clock,
                 run_id=run_id,
                 source=s.trade_source,
-                mode=body.mode,
                 max_in_flight=body.max_in_flight or s.max_in_flight,
                 lease_seconds=s.lease_seconds,
+                sync_before=sync_before_for(body.mode, d.clock.now(), daily=s.sync_daily, hour_utc=s.sync_hour_utc),
+                lookback_seconds=s.sync_lookback_seconds,
             )
             policy = bootstrap.lookup_policy(s)
             if body.lookups and policy is not None:
@@ -175,7 +181,10 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
     async def get_status() -> dict[str, Any]:
         def collect() -> dict[str, Any]:
             d = deps()
-            status = d.warehouse.status(d.clock.now())
+            s: DispatcherSettings = app.state.settings
+            now = d.clock.now()
+            boundary = sync_boundary(now, s.sync_hour_utc) if s.sync_daily else None
+            status = d.warehouse.status(now, sync_before=boundary)
             return {
                 "wallets": status.wallets_total,
                 "by_status": status.by_status,
@@ -184,13 +193,20 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
                 "dead_letters": status.dead_letters,
                 "parked": status.parked,
                 "newest_load": status.newest_load.isoformat() if status.newest_load else None,
+                "sync": {
+                    "daily_at_utc": f"{s.sync_hour_utc:02d}:00" if s.sync_daily else None,
+                    "oldest_sync": _iso(status.oldest_sync),
+                    "oldest_sync_age_seconds": _age(now, status.oldest_sync),
+                    "due": status.sync_due,  # complete, not walked since today's sync hour
+                    "overdue": status.sync_overdue,  # not walked since the day before: a missed day
+                },
                 "markets": {
                     "condition_ids": status.condition_ids,
                     "markets": status.markets,
                     "unresolved": status.unresolved_markets,
                     "not_found": status.markets_not_found,
                     "oldest_unresolved_fetch": _iso(status.oldest_unresolved_fetch),
-                    "oldest_unresolved_age_seconds": _age(d.clock.now(), status.oldest_unresolved_fetch),
+                    "oldest_unresolved_age_seconds": _age(now, status.oldest_unresolved_fetch),
                     "events": status.events,
                     "events_not_found": status.events_not_found,
                 },

@@ -2,6 +2,7 @@
 
 backfill run --wallets FILE --db PATH [--workers N] [--source dome|polymarket]
 backfill run --wallets FILE --warehouse bigquery --project P --dataset D [--bucket gs://B]
+backfill sync --wallets FILE --db PATH [--lookback 1d]   (new wallets backfilled, complete ones synced)
 backfill status --db PATH                      (or --warehouse bigquery --project P --dataset D)
 backfill dead-letters list|replay --db PATH
 backfill probe --wallet W [--source polymarket]
@@ -19,6 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 letters_app = typer.Typer(no_args_is_help=True, help="Inspect and replay dead letters.")
 app.add_typer(letters_app, name="dead-letters")
 app.command()(run.run)
+app.command()(run.sync)
 app.command()(operate.status)
 app.command()(probe.probe)
 letters_app.command("list")(operate.letters_list)

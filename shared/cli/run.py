@@ -51,7 +51,14 @@ def new_run_id() -> str:
 
 
 def run_config(
-    settings: Settings, run_id: str, workers: int, *, dispatch: bool = True, lookups: bool = True
+    settings: Settings,
+    run_id: str,
+    workers: int,
+    *,
+    dispatch: bool = True,
+    lookups: bool = True,
+    sync: bool = False,
+    lookback_seconds: int | None = None,
 ) -> RunConfig:
     """Pages per part: FETCH_MAX_PAGES if set, else 10 here (DuckDB's peak memory while merging a part
     grows with its size; 10 pages also make a resume after a kill lose at most 10 pages of work)."""
@@ -63,6 +70,8 @@ def run_config(
         workers=workers,
         dispatch=dispatch,
         lookups=bootstrap.lookup_policy(settings) if lookups else None,
+        sync=sync,
+        lookback_seconds=settings.sync_lookback_seconds if lookback_seconds is None else lookback_seconds,
     )
 
 
@@ -145,6 +154,8 @@ def print_status(warehouse: Warehouse) -> None:
     table.add_row("in flight", str(status.in_flight))
     table.add_row("dead letters", str(status.dead_letters))
     table.add_row("newest load", str(status.newest_load or "-"))
+    oldest_sync = status.oldest_sync
+    table.add_row("oldest sync", f"{oldest_sync} ({_ago(oldest_sync)})" if oldest_sync else "-")
     table.add_row(
         "markets", f"{status.markets:,} of {status.condition_ids:,} traded ({status.unresolved_markets:,} unresolved)"
     )
@@ -181,6 +192,65 @@ def run(
 
     Exit status: 0 every wallet complete; 3 some dead-lettered (listed); 2 bad usage, configuration or
     warehouse; 1 halted on a systemic fault (run again to resume); 130 interrupted."""
+    _run(wallets, db, warehouse, project, dataset, bucket, workers, run_id, source, markets, switch_source)
+
+
+def sync(
+    wallets: Annotated[Path, typer.Option("--wallets", exists=True, dir_okay=False, help="One address per line.")],
+    db: DbOption = None,
+    warehouse: WarehouseOption = "duckdb",
+    project: ProjectOption = None,
+    dataset: DatasetOption = None,
+    bucket: BucketOption = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
+    lookback: Annotated[
+        str | None,
+        typer.Option("--lookback", help="How far behind the newest stored trade to ask again: 1d, 12h, 3600s."),
+    ] = None,
+    source: SourceOption = None,
+    markets: Annotated[
+        bool, typer.Option("--markets/--no-markets", help="Also look up and refresh markets and events.")
+    ] = True,
+) -> None:
+    """Bring the warehouse up to date: new wallets get their backfill, unfinished ones resume, and every
+    complete wallet is asked for its trades since its newest stored trade minus the lookback (default
+    1 day: trades the API indexes late); markets and events not yet resolved are refreshed.
+
+    Exit status as for `run`: 0 every wallet complete and synced; 3 some dead-lettered; 2 bad usage;
+    1 halted (run again to resume); 130 interrupted."""
+    seconds = parse_duration(lookback) if lookback is not None else None
+    where = (wallets, db, warehouse, project, dataset, bucket)
+    _run(*where, workers, None, source, markets, False, sync=True, lookback=seconds)
+
+
+def parse_duration(text: str) -> int:
+    """'1d', '12h', '30m', '3600s' or '3600' in seconds; a usage error (exit 2) otherwise."""
+    units = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
+    value = text.strip().lower()
+    unit = units.get(value[-1:]) if value else None
+    number = value[:-1] if unit else value
+    if not number.isdigit():
+        console.print(f"[red]--lookback {text!r}: give a whole number with d, h, m or s (1d, 12h, 3600s)[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    return int(number) * (unit or 1)
+
+
+def _run(
+    wallets: Path,
+    db: Path | None,
+    warehouse: str,
+    project: str | None,
+    dataset: str | None,
+    bucket: str | None,
+    workers: int,
+    run_id: str | None,
+    source: str | None,
+    markets: bool,
+    switch_source: bool,
+    *,
+    sync: bool = False,
+    lookback: int | None = None,
+) -> None:
     settings = load_settings(source)
     where = target(settings, warehouse, db, project, dataset, bucket)
     setup_logging(where.log_path)
@@ -207,7 +277,10 @@ def run(
     )
     for letter in imported.invalid:
         console.print(f"  [yellow]invalid[/yellow] {letter.error}")
-    runner = EmbeddedRunner(run_config(settings, run_id or new_run_id(), workers, lookups=markets), deps)
+    config = run_config(
+        settings, run_id or new_run_id(), workers, lookups=markets, sync=sync, lookback_seconds=lookback
+    )
+    runner = EmbeddedRunner(config, deps)
     code = execute(runner)
     print_status(deps.warehouse)
     raise typer.Exit(code)

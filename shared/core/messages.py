@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.core.errors import InvalidMessage, PipelineError, redact
 
@@ -30,15 +30,24 @@ class Message(BaseModel):
     def attributes(self) -> dict[str, str]:
         """Pub/Sub attributes: what a person filtering the dead letters looks for, without decoding."""
         out = {"v": str(self.v), "type": type(self).__name__}
-        for name in ("run_id", "wallet", "part", "kind"):
+        for name in ("run_id", "wallet", "part", "kind", "estimate"):
             value = getattr(self, name, None)
             if value is not None:
                 out[name] = str(value)
         return out
 
 
+Epoch = Annotated[int, Field(ge=0)]
+# A time window of a walk, in whole seconds, both ends inclusive; None: open on that side.
+Window = tuple[Epoch | None, Epoch | None]
+
+
 class WalletTask(Message):
-    """One wallet, or the continuation of a wallet from `cursor` as part `part`."""
+    """One wallet, or the continuation of a wallet from `cursor` as part `part`.
+
+    `since`/`until` bound the run's whole walk (a sync walks from its watermark); `window`, when set,
+    is the stretch of it this task's chain of parts covers (a big wallet is split into windows fetched
+    in parallel, docs/design.md "Windows"); `estimate` is the pages that chain is expected to take."""
 
     run_id: RunId
     wallet: str = Field(min_length=1, max_length=200)
@@ -46,6 +55,8 @@ class WalletTask(Message):
     cursor: str | None = Field(default=None, max_length=4096)
     since: int | None = Field(default=None, ge=0)
     until: int | None = Field(default=None, ge=0)
+    window: Window | None = None
+    estimate: int | None = Field(default=None, ge=0)
     source: SourceName = "dome"
     # What the earlier parts of this wallet's walk saw, for the fetcher's guards against an API that
     # never ends a walk: pages so far, the current run of empty pages, digests of the last cursors.
@@ -53,9 +64,26 @@ class WalletTask(Message):
     empty_pages: int = Field(default=0, ge=0)
     recent: tuple[Annotated[str, Field(max_length=16)], ...] = Field(default=(), max_length=32)
 
+    @model_validator(mode="after")
+    def _window_inside_the_walk(self) -> WalletTask:
+        check_window(self.since, self.until, self.window)
+        return self
+
+    @property
+    def bounds(self) -> tuple[int | None, int | None]:
+        """What this task's requests ask for: its window, or the whole walk."""
+        return self.window if self.window is not None else (self.since, self.until)
+
+
+MAX_CHILDREN = 64  # windows one split may hand out
+
 
 class FileReady(Message):
-    """One part file is durable in the object store; `cursor_in` → `cursor_after` is the stretch it covers."""
+    """One part file is durable in the object store; `cursor_in` → `cursor_after` is the stretch it covers.
+
+    `since`/`until`/`window` as in the task it came from. A final part with `split_at` ends its
+    window's chain early: the chain covers (split_at, window end], and `children` are the windows that
+    cover [window start, split_at], each fetched as a chain of its own."""
 
     run_id: RunId
     wallet: str = Field(min_length=1, max_length=200)
@@ -65,7 +93,40 @@ class FileReady(Message):
     final: bool
     cursor_in: str | None = Field(default=None, max_length=4096)
     cursor_after: str | None = Field(default=None, max_length=4096)
+    since: int | None = Field(default=None, ge=0)
+    until: int | None = Field(default=None, ge=0)
+    window: Window | None = None
+    split_at: int | None = Field(default=None, ge=0)
+    children: tuple[Window, ...] = Field(default=(), max_length=MAX_CHILDREN)
     source: SourceName = "dome"
+
+    @model_validator(mode="after")
+    def _split_is_a_final_part_with_children(self) -> FileReady:
+        check_window(self.since, self.until, self.window)
+        if (self.split_at is None) != (not self.children):
+            raise ValueError("split_at and children go together")
+        if self.split_at is not None and not self.final:
+            raise ValueError("only a final part may split its window")
+        return self
+
+    @property
+    def bounds(self) -> tuple[int | None, int | None]:
+        return self.window if self.window is not None else (self.since, self.until)
+
+
+def check_window(since: int | None, until: int | None, window: Window | None) -> None:
+    """A window lies inside the walk's bounds and is not empty."""
+    if since is not None and until is not None and since > until:
+        raise ValueError(f"since {since} is after until {until}")
+    if window is None:
+        return
+    lo, hi = window
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"window {window} is empty")
+    if since is not None and (lo is None or lo < since):
+        raise ValueError(f"window {window} starts before the walk's since {since}")
+    if until is not None and (hi is None or hi > until):
+        raise ValueError(f"window {window} ends after the walk's until {until}")
 
 
 LookupKind = Literal["markets", "events"]

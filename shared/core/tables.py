@@ -111,9 +111,10 @@ CHECKPOINTS = Table(
     _cols(
         "wallet_address STRING, run_id STRING, source STRING, status STRING, parts_loaded INT64, final_part INT64,"
         " trades_loaded INT64, newest_trade_at TIMESTAMP, last_error STRING, started_at TIMESTAMP,"
-        " updated_at TIMESTAMP, completed_at TIMESTAMP",
+        " updated_at TIMESTAMP, completed_at TIMESTAMP, synced_at TIMESTAMP",
         status="in_progress | complete",
         newest_trade_at="The newest trade loaded: the watermark of incremental syncs.",
+        synced_at="When a walk last completed the wallet (a backfill or a sync): the sync's age.",
     ),
     key=("wallet_address",),
 )
@@ -122,7 +123,14 @@ CHECKPOINT_PARTS = Table(
     "Every loaded part file: the stretch of a wallet's walk it covers (cursor_in -> cursor_after).",
     _cols(
         "wallet_address STRING, run_id STRING, part INT64, uri STRING, rows INT64, final BOOL, cursor_in STRING,"
-        " cursor_after STRING, loaded_at TIMESTAMP"
+        " cursor_after STRING, span_since INT64, span_until INT64, window_lo INT64, window_hi INT64,"
+        " split_at INT64, split_children STRING, loaded_at TIMESTAMP",
+        span_since="The run's walk starts here (epoch seconds, inclusive; NULL: the wallet's first trade).",
+        span_until="The run's walk ends here (inclusive; NULL: now).",
+        window_lo="The stretch of the walk this part's chain covers (docs/design.md, Windows); NULL: open.",
+        window_hi="The window's upper end, inclusive; NULL: open.",
+        split_at="On a final part that split its window: the chain covers only (split_at, window_hi].",
+        split_children="The windows [[lo, hi], ...] that cover [window_lo, split_at], one chain each.",
     ),
     key=("uri",),
 )

@@ -43,6 +43,8 @@ class RunConfig:
     flush_seconds: float = 0.5
     dispatch: bool = True  # False: only drain what is already queued (a dead-letter replay)
     lookups: LookupPolicy | None = None  # markets and events, scheduled with the wallets (None: not at all)
+    sync: bool = False  # also sync every complete wallet not walked since the run started (`backfill sync`)
+    lookback_seconds: int = 86_400  # a sync asks from the newest stored trade minus this
 
 
 @dataclass
@@ -129,6 +131,8 @@ class EmbeddedRunner:
             source=self.source.name,
             max_in_flight=self.config.max_in_flight,
             lease_seconds=self.config.lease_seconds,
+            sync_before=self._started if self.config.sync else None,
+            lookback_seconds=self.config.lookback_seconds,
         )
         self.progress.dispatched += len(result.published)
         if self.config.lookups is not None:

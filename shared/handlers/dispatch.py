@@ -1,8 +1,10 @@
-"""dispatch(): one WalletTask per unchecked wallet, idempotent and bounded (design rule 11).
+"""dispatch(): work for every wallet that needs it, idempotent and bounded (design rule 11).
 
 Cloud Scheduler calls it every 30 minutes, at least once: a wallet inside its lease (dispatched and
 not finished) is not sent again, and one call sends at most `max_in_flight` minus what is in flight.
-Unfinished wallets resume from the end of their committed chain of parts, in their own run.
+New wallets get their whole walk; unfinished ones resume every incomplete chain of their walk from the
+end of its committed parts, in their own run; with `sync_before`, complete wallets last walked before
+it are synced from their watermark (docs/design.md, "Sync").
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from shared.core.chain import chain_state
+from shared.core.chain import walk_state
 from shared.core.errors import InvalidWallet
 from shared.core.messages import DeadLetter, WalletTask
 from shared.core.wallets import normalize_wallet
@@ -35,6 +37,29 @@ class DispatchResult:
     lookups: int = 0  # lookup tasks published after the wallets (shared/handlers/lookups.py)
 
 
+MODES = ("scheduled", "backfill", "sync")
+
+
+def sync_boundary(now: datetime, hour_utc: int) -> datetime:
+    """The latest daily sync time at or before `now`: wallets last walked before it are due."""
+    today = now.astimezone(UTC).replace(hour=hour_utc, minute=0, second=0, microsecond=0)
+    return today if today <= now else today - timedelta(days=1)
+
+
+def sync_before_for(mode: str, now: datetime, *, daily: bool, hour_utc: int) -> datetime | None:
+    """What a dispatch in `mode` syncs: `backfill` nothing (new and unfinished wallets only), `sync`
+    every complete wallet not walked since now, `scheduled` (what the Scheduler sends every 30 minutes)
+    the complete wallets not walked since the day's sync hour — so one job backfills all day and syncs
+    once a day, bounded by MAX_IN_FLIGHT like everything else."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "sync":
+        return now
+    if mode == "scheduled" and daily:
+        return sync_boundary(now, hour_utc)
+    return None
+
+
 def dispatch(
     *,
     warehouse: Warehouse,
@@ -43,12 +68,13 @@ def dispatch(
     clock: Clock,
     run_id: str,
     source: str,
-    mode: str = "backfill",
     max_in_flight: int,
     lease_seconds: int,
+    sync_before: datetime | None = None,
+    lookback_seconds: int = 86_400,
 ) -> DispatchResult:
-    if mode not in ("backfill", "incremental"):
-        raise ValueError(f"mode must be 'backfill' or 'incremental', not {mode!r}")
+    """`sync_before`: also sync the complete wallets whose last walk finished before it, from their
+    newest trade minus `lookback_seconds` (None: backfill only — new and unfinished wallets)."""
     now = clock.now()
     result = DispatchResult(in_flight_before=warehouse.in_flight(now))
     result.source_conflicts = warehouse.source_conflicts(source)
@@ -66,7 +92,7 @@ def dispatch(
     until = now + timedelta(seconds=lease_seconds)
     token = uuid.uuid4().hex  # this call's claims: a concurrent dispatch cannot publish what this one took
     chunk: list[WalletTask] = []
-    for cand in warehouse.candidates(now, mode, room, source=source):
+    for cand in warehouse.candidates(now, room, source=source, sync_before=sync_before):
         try:
             wallet = normalize_wallet(cand.wallet)
         except InvalidWallet as exc:
@@ -76,7 +102,7 @@ def dispatch(
             dead_letters.put(letter)
             result.dead_lettered.append(letter)
             continue
-        chunk.append(_task_for(cand, wallet, run_id, source, mode, warehouse))
+        chunk += _tasks_for(cand, wallet, run_id, source, lookback_seconds, warehouse)
         if len(chunk) >= CHUNK:
             result.published += _claim_and_publish(chunk, warehouse, publisher, now, until, token)
             chunk = []
@@ -97,24 +123,40 @@ def _claim_and_publish(
     """Lease first, atomically, then publish only what this call won (design rule 11, whatever the
     concurrency: a Scheduler retry and a manual call at once publish each wallet once). If a publish
     fails, the leases not yet used are given back, so those wallets do not wait out a lease for nothing."""
-    won = warehouse.claim([(t.wallet, t.run_id) for t in tasks], now, until, token)
+    won = warehouse.claim(list(dict.fromkeys((t.wallet, t.run_id) for t in tasks)), now, until, token)
     mine = [t for t in tasks if t.wallet in won]
     for n, task in enumerate(mine):
         try:
             publish_message(publisher, Topic.WALLETS, task)
         except BaseException:
-            warehouse.unclaim(token, [t.wallet for t in mine[n:]])
+            warehouse.unclaim(token, list(dict.fromkeys(t.wallet for t in mine[n:])))
             raise
     return mine
 
 
-def _task_for(cand: Candidate, wallet: str, run_id: str, source: str, mode: str, warehouse: Warehouse) -> WalletTask:
-    if mode == "incremental":
-        # Re-walk from the newest trade loaded (inclusive): the boundary second is merged, not duplicated.
-        return WalletTask(run_id=run_id, wallet=wallet, since=cand.newest_trade_epoch, source=source)
+def _tasks_for(
+    cand: Candidate, wallet: str, run_id: str, source: str, lookback: int, warehouse: Warehouse
+) -> list[WalletTask]:
+    """A new wallet: its whole walk. A complete one (a sync): from its newest trade minus the lookback —
+    what is already stored merges into itself. An unfinished one: every chain of its walk that is not
+    complete, each from where it stands, in the walk's own run and bounds."""
     if cand.run_id and cand.status == "in_progress":
-        state = chain_state(warehouse.segments([(wallet, cand.run_id)]))
-        return WalletTask(
-            run_id=cand.run_id, wallet=wallet, part=state.resume_part, cursor=state.resume_cursor, source=source
-        )
-    return WalletTask(run_id=run_id, wallet=wallet, source=source)
+        state = walk_state(warehouse.segments([(wallet, cand.run_id)]))
+        return [
+            WalletTask(
+                run_id=cand.run_id,
+                wallet=wallet,
+                part=r.part,
+                cursor=r.cursor,
+                since=state.since,
+                until=state.until,
+                window=None if r.window == (state.since, state.until) else r.window,
+                source=source,
+            )
+            for r in state.pending
+        ]
+    if cand.status == "complete":
+        newest = cand.newest_trade_epoch
+        since = None if newest is None else max(0, newest - lookback)
+        return [WalletTask(run_id=run_id, wallet=wallet, since=since, source=source)]
+    return [WalletTask(run_id=run_id, wallet=wallet, source=source)]

@@ -9,19 +9,23 @@ covers the same stretch lands on the same name. Only then are FileReady and the 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from shared.core.errors import PermanentError, RunawayWallet
-from shared.core.messages import FileReady, WalletTask
+from shared.core.messages import FileReady, WalletTask, Window
 from shared.core.trades import part_line
 from shared.core.wallets import normalize_wallet
+from shared.core.windows import Split, SplitPolicy, Walked, plan_split
 from shared.ports.clock import Clock
 from shared.ports.objectstore import ObjectStore
 from shared.ports.publisher import Publisher, Topic, publish_message
-from shared.ports.source import TradeSource
+from shared.ports.source import Page, TradeSource
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,7 @@ class FetchBudget:
     seconds: float
     max_pages: int
     max_wallet_pages: int = 100_000  # MAX_PAGES_PER_WALLET: a walk past this is a runaway (100M rows)
+    split: SplitPolicy = field(default_factory=lambda: SplitPolicy(enabled=False))  # when a chain splits
 
 
 MAX_EMPTY_PAGES = 20  # empty pages in a row with more to come: an API that never ends the walk
@@ -75,6 +80,54 @@ class Guard:
             self.recent = [*self.recent, digest][-RECENT_CURSORS:]
 
 
+class _Walk:
+    """What a chain's first part has read, for the split decision; trusted only while pages come newest
+    first and inside the window (an API that ignores the bounds or the order is walked unsplit)."""
+
+    def __init__(self, task: WalletTask, policy: SplitPolicy) -> None:
+        self.task, self.policy = task, policy
+        self.newest: int | None = None
+        self.oldest: int | None = None
+        self.rows = self.pages = 0
+        self.trusted = True
+
+    def plan(self, page: Page) -> Split | None:
+        seconds = [_seconds(r) for r in page.rows]
+        lo, hi = self.task.bounds
+        if seconds:
+            ordered = all(a >= b for a, b in itertools.pairwise(seconds))
+            inside = (lo is None or seconds[-1] >= lo) and (hi is None or seconds[0] <= hi)
+            follows = self.oldest is None or seconds[0] <= self.oldest
+            if not (ordered and inside and follows):
+                if self.trusted:
+                    log.warning(
+                        "pages not newest first inside the window %s: this chain is not split",
+                        self.task.bounds,
+                        extra={"wallet": self.task.wallet, "run_id": self.task.run_id},
+                    )
+                self.trusted = False
+            self.newest = seconds[0] if self.newest is None else self.newest
+            self.oldest = seconds[-1]
+        self.rows += len(page.rows)
+        self.pages += 1
+        if not self.trusted or self.newest is None or self.oldest is None:
+            return None
+        walked = Walked(self.task.bounds, self.newest, self.oldest, self.rows, self.pages, page.total)
+        return plan_split(self.policy, walked)
+
+
+def _child(task: WalletTask, window: Window, estimate: int | None) -> WalletTask:
+    return WalletTask(
+        run_id=task.run_id,
+        wallet=task.wallet,
+        since=task.since,
+        until=task.until,
+        window=window,
+        estimate=estimate,
+        source=task.source,
+    )
+
+
 @dataclass
 class FetchOutcome:
     file: FileReady
@@ -83,22 +136,24 @@ class FetchOutcome:
     mismatched_user: int
 
 
-def part_name(task: WalletTask, cursor_after: str | None, rows: int, final: bool) -> str:
-    return _name(task.run_id, task.wallet, task.part, task.cursor, cursor_after, rows, final)
-
-
 def announced_part_name(ready: FileReady) -> str:
-    """The name `fetch` gave the part file that `ready` announces: every input of `part_name` travels in
-    the message (its cursor_after is None exactly when the walk ended), so the loader can tell whether
-    a FileReady points at the file the fetcher wrote for it, and at nothing else."""
-    return _name(ready.run_id, ready.wallet, ready.part, ready.cursor_in, ready.cursor_after, ready.rows, ready.final)
+    """The name `fetch` gives the part file that `ready` announces: every input travels in the message
+    (its cursor_after is None exactly when the chain ended), so the loader can tell whether a FileReady
+    points at the file the fetcher wrote for it, and at nothing else. The window and the split are in
+    the name: two chains of one wallet never share a file."""
+    what = {k: v for k, v in ready.model_dump(exclude_none=True).items() if k not in ("uri", "v", "source")}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+    lo, hi = ready.bounds
+    window = "" if ready.window is None else f"w{_edge(lo)}-{_edge(hi)}/"
+    return f"runs/{ready.run_id}/{ready.wallet}/{window}part-{ready.part:05d}-{digest}.jsonl"
 
 
-def _name(
-    run_id: str, wallet: str, part: int, cursor_in: str | None, cursor_after: str | None, rows: int, final: bool
-) -> str:
-    digest = hashlib.sha256(f"{cursor_in}|{cursor_after}|{rows}|{final}".encode()).hexdigest()[:16]
-    return f"runs/{run_id}/{wallet}/part-{part:05d}-{digest}.jsonl"
+def _edge(bound: int | None) -> str:
+    return "x" if bound is None else str(bound)
+
+
+def _seconds(row: dict[str, object]) -> int:
+    return int(datetime.fromisoformat(str(row["timestamp"]).replace("Z", "+00:00")).timestamp())
 
 
 def fetch(
@@ -112,7 +167,8 @@ def fetch(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> FetchOutcome:
     """`cancelled`: asked between pages; when it says yes, the part ends at the next page where a part
-    may end (the run is stopping: the part is kept, the continuation resumes after it)."""
+    may end (the run is stopping: the part is kept, the continuation resumes after it). A chain's first
+    part may hand the rest of its window to children (`budget.split`, shared/core/windows.py)."""
     wallet = normalize_wallet(task.wallet)
     if wallet != task.wallet:
         task = task.model_copy(update={"wallet": wallet})
@@ -125,44 +181,64 @@ def fetch(
         )
     started = clock.monotonic()
     rows = pages = mismatched = 0
-    cursor_after, final = task.cursor, False
+    cursor_after, final, cut = task.cursor, False, None
     tmp = f"tmp/{task.run_id}/{wallet}/part-{task.part:05d}-{uuid.uuid4().hex}.jsonl"
     guard = Guard(task, budget)
+    walk = _Walk(task, budget.split) if budget.split.enabled and task.part == 0 else None
     with store.open_writer(tmp) as out:
-        for page in source.pages(wallet, task.cursor, task.since, task.until):
+        for page in source.pages(wallet, task.cursor, *task.bounds):
             guard.page(len(page.rows), page.next_cursor)
-            for row in page.rows:
+            cut = walk.plan(page) if walk is not None and page.next_cursor is not None else None
+            kept = page.rows if cut is None else [r for r in page.rows if _seconds(r) > cut.at]
+            for row in kept:
                 row["run_id"] = task.run_id
                 out.write(part_line(row))
-            rows += len(page.rows)
+            rows += len(kept)
             pages += 1
             mismatched += page.mismatched_user
             cursor_after = page.next_cursor
-            if page.next_cursor is None:
+            if page.next_cursor is None or cut is not None:
                 final = True
                 break
             spent = clock.monotonic() - started
             if page.resumable and (pages >= budget.max_pages or spent >= budget.seconds or cancelled()):
                 break
-    name = part_name(task, cursor_after, rows, final)
-    store.rename(tmp, name)
     ready = FileReady(
         run_id=task.run_id,
         wallet=wallet,
         part=task.part,
-        uri=store.uri(name),
+        uri="-",
         rows=rows,
         final=final,
         cursor_in=task.cursor,
         cursor_after=None if final else cursor_after,
+        since=task.since,
+        until=task.until,
+        window=task.window,
+        split_at=cut.at if cut else None,
+        children=cut.children if cut else (),
         source=task.source,
     )
+    name = announced_part_name(ready)
+    store.rename(tmp, name)
+    ready = ready.model_copy(update={"uri": store.uri(name)})
     publish_message(publisher, Topic.FILES, ready)
     continuation = None
     if not final:
         carried = {"pages": guard.pages, "empty_pages": guard.empty, "recent": tuple(guard.recent)}
         continuation = task.model_copy(update={"part": task.part + 1, "cursor": cursor_after, **carried})
         publish_message(publisher, Topic.WALLETS, continuation)
+    for child in cut.children if cut else ():
+        publish_message(publisher, Topic.WALLETS, _child(task, child, cut.estimate if cut else None))
+    if cut is not None:
+        log.info(
+            "split window %s at %d into %d windows of ~%d pages",
+            task.bounds,
+            cut.at,
+            len(cut.children),
+            cut.estimate,
+            extra={"wallet": wallet, "run_id": task.run_id},
+        )
     log.info(
         "fetched part %d: %d rows in %d pages%s",
         task.part,

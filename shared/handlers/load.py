@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from shared.core.chain import Segment, chain_state
+from shared.core.chain import Segment, walk_state
 from shared.core.errors import PermanentError, PipelineError, UntrustedPart
 from shared.core.messages import FileReady, LookupReady
 from shared.core.wallets import is_wallet
@@ -128,7 +128,7 @@ def _commit(files: list[FileReady], *, warehouse: Warehouse, clock: Clock) -> li
     source = {(f.wallet, f.run_id): f.source for f in files}
     updates, completed = [], []
     for (wallet, run_id), segs in sorted(known.items()):
-        state = chain_state(segs)
+        state = walk_state(segs)
         status = "complete" if state.complete else "in_progress"
         if state.complete:
             completed.append(wallet)

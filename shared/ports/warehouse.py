@@ -57,6 +57,9 @@ class Status:
     markets_not_found: int = 0  # condition ids the markets API does not know (asked again after a day)
     events_not_found: int = 0
     newest_load: datetime | None = None
+    oldest_sync: datetime | None = None  # the complete wallet whose last walk is the oldest
+    sync_due: int = 0  # complete wallets last walked before the given sync time
+    sync_overdue: int = 0  # ... and before the day before it (a missed daily sync)
 
 
 class Warehouse(Protocol):
@@ -72,10 +75,12 @@ class Warehouse(Protocol):
         """Add wallets to the `traders` table; returns how many were new."""
         ...
 
-    def candidates(self, now: datetime, mode: str, limit: int, source: str | None = None) -> Iterator[Candidate]:
-        """Stream wallets to dispatch: not complete (backfill) or complete (incremental), not leased,
-        not parked by a pending dead letter, and (given `source`) not loaded from another source.
-        Never holds the whole list in memory."""
+    def candidates(
+        self, now: datetime, limit: int, source: str | None = None, sync_before: datetime | None = None
+    ) -> Iterator[Candidate]:
+        """Stream wallets to dispatch: not complete, and (given `sync_before`) complete but last walked
+        before it; not leased, not parked by a pending dead letter, and (given `source`) not loaded
+        from another source. Never holds the whole list in memory."""
         ...
 
     def source_conflicts(self, source: str) -> list[tuple[str, str]]:
@@ -125,6 +130,8 @@ class Warehouse(Protocol):
         """Merge lookup part files and record their misses, in one transaction."""
         ...
 
-    def status(self, now: datetime) -> Status: ...
+    def status(self, now: datetime, sync_before: datetime | None = None) -> Status:
+        """Counts for an operator; with `sync_before`, how many complete wallets wait for their sync."""
+        ...
 
     def close(self) -> None: ...

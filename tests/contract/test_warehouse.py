@@ -21,6 +21,11 @@ from tests.fakes import FakeClock, canonical, dome_raw
 W1, W2, W3 = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
 
 
+def later():
+    """A sync time after every walk these tests commit (they commit at `now()`)."""
+    return now() + timedelta(hours=1)
+
+
 @pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.emulators)])
 def twin(request, tmp_path):
     made = (
@@ -78,13 +83,16 @@ def test_candidates_stream_every_wallet_that_is_not_complete_and_not_leased(twin
     wh.lease([(w, "r1") for w in leased], now(), now() + timedelta(hours=1), "in_flight")
     wh.lease([(w, "r1") for w in expired], now() - timedelta(hours=2), now() - timedelta(hours=1), "in_flight")
 
-    found = wh.candidates(now(), "backfill", 10_000)
+    found = wh.candidates(now(), 10_000)
     assert isinstance(found, Iterator)
     got = [c.wallet for c in found]  # 2,480 rows: several pages of the BigQuery twin's 500
     assert got == sorted(set(wallets) - set(done) - set(leased))
-    assert [c.wallet for c in wh.candidates(now(), "backfill", 100)] == got[:100]
-    incremental = list(wh.candidates(now(), "incremental", 10_000))
-    assert [(c.wallet, c.run_id, c.status) for c in incremental] == [(w, "r1", "complete") for w in done]
+    assert [c.wallet for c in wh.candidates(now(), 100)] == got[:100]
+    # A sync also wants the complete wallets last walked before its time, after every unfinished one.
+    synced = [c for c in wh.candidates(now(), 10_000, sync_before=later()) if c.status == "complete"]
+    assert [(c.wallet, c.run_id) for c in synced] == [(w, "r1") for w in done]
+    assert [c.wallet for c in wh.candidates(now(), 10_000, sync_before=later())][-10:] == done
+    assert [c for c in wh.candidates(now(), 10_000, sync_before=now() - timedelta(hours=1)) if c.status] == []
 
 
 def test_an_unfinished_candidate_carries_its_run_and_a_complete_one_its_newest_trade(twin):
@@ -98,21 +106,21 @@ def test_an_unfinished_candidate_carries_its_run_and_a_complete_one_its_newest_t
         [CheckpointUpdate(W1, "r7", "dome", "in_progress", 1, None), complete(W2, "r7")],
         now(),
     )
-    (c1,) = wh.candidates(now(), "backfill", 10)
+    (c1,) = wh.candidates(now(), 10)
     assert (c1.wallet, c1.run_id, c1.status, c1.newest_trade_epoch) == (W1, "r7", "in_progress", 1_700_000_000)
-    (c2,) = wh.candidates(now(), "incremental", 10)
-    assert (c2.wallet, c2.newest_trade_epoch) == (W2, 1_700_000_000)
+    (_, c2) = wh.candidates(now(), 10, sync_before=later())
+    assert (c2.wallet, c2.status, c2.newest_trade_epoch) == (W2, "complete", 1_700_000_000)
     # Given the source being dispatched, wallets loaded from another one are left out and listed instead.
-    assert [c.source for c in wh.candidates(now(), "backfill", 10, source="dome")] == ["dome"]
-    assert list(wh.candidates(now(), "backfill", 10, source="polymarket")) == []
-    assert list(wh.candidates(now(), "incremental", 10, source="polymarket")) == []
+    assert [c.source for c in wh.candidates(now(), 10, source="dome")] == ["dome"]
+    assert list(wh.candidates(now(), 10, source="polymarket")) == []
+    assert list(wh.candidates(now(), 10, source="polymarket", sync_before=later())) == []
     assert sorted(wh.source_conflicts("polymarket")) == [(W1, "dome"), (W2, "dome")]
-    # A lease ends when its run completes the wallet: W2 stays due for incremental, W1 (unfinished) does not.
+    # A lease ends when its run completes the wallet: W2 stays due for a sync, W1 (unfinished) does not.
     wh.lease([(W1, "r7"), (W2, "r7")], now(), now() + timedelta(hours=6), "in_flight")
-    assert [c.wallet for c in wh.candidates(now(), "incremental", 10)] == [W2]
-    assert list(wh.candidates(now(), "backfill", 10)) == []
-    wh.lease([(W2, "r8")], now(), now() + timedelta(hours=6), "in_flight")  # an incremental run in flight
-    assert list(wh.candidates(now(), "incremental", 10)) == []
+    assert [c.wallet for c in wh.candidates(now(), 10, sync_before=later())] == [W2]
+    assert list(wh.candidates(now(), 10)) == []
+    wh.lease([(W2, "r8")], now(), now() + timedelta(hours=6), "in_flight")  # a sync in flight
+    assert list(wh.candidates(now(), 10, sync_before=later())) == []
     assert wh.source_conflicts("dome") == []
 
 
@@ -304,19 +312,19 @@ def test_a_dead_lettered_wallet_is_neither_a_candidate_nor_in_flight_until_repla
     wh.lease([(W3, "r1")], now(), until, "in_flight")
     letters, letter = park(twin, W1)  # the fetcher gave up on W1; its lease has run out
     park(twin, W3)  # and on W3, whose lease still runs
-    assert [c.wallet for c in wh.candidates(now(), "backfill", 10)] == [W2]
+    assert [c.wallet for c in wh.candidates(now(), 10)] == [W2]
     assert wh.in_flight(now()) == 0  # W3's lease no longer counts: nothing is working on it
     status = wh.status(now())
     assert (status.dead_letters, status.parked) == (2, 2)
     letters.mark_replayed([letter])
-    assert [c.wallet for c in wh.candidates(now(), "backfill", 10)] == [W1, W2]
+    assert [c.wallet for c in wh.candidates(now(), 10)] == [W1, W2]
     assert wh.status(now()).parked == 1
 
 
 def test_a_letter_without_a_trader_parks_nothing_and_counts_as_a_dead_letter(twin):
     twin.warehouse.add_traders([W1])
     park(twin, "0xnot-a-wallet")
-    assert [c.wallet for c in twin.warehouse.candidates(now(), "backfill", 10)] == [W1]
+    assert [c.wallet for c in twin.warehouse.candidates(now(), 10)] == [W1]
     status = twin.warehouse.status(now())
     assert (status.dead_letters, status.parked) == (1, 0)
 
@@ -324,11 +332,11 @@ def test_a_letter_without_a_trader_parks_nothing_and_counts_as_a_dead_letter(twi
 def test_traders_are_compared_trimmed_and_lowercase(twin):
     upper = "0x" + "A" * 40
     twin.warehouse.add_traders([f"  {upper} "])
-    ((cand,),) = [list(twin.warehouse.candidates(now(), "backfill", 10))]
+    ((cand,),) = [list(twin.warehouse.candidates(now(), 10))]
     assert cand.wallet == upper.lower()
     f = twin.part(upper.lower(), "r1", 0, rows(upper.lower(), 0, 2), final=True)
     twin.warehouse.commit_batch([f], [Segment.of(f)], [complete(upper.lower())], now())
-    assert list(twin.warehouse.candidates(now(), "backfill", 10)) == []
+    assert list(twin.warehouse.candidates(now(), 10)) == []
     assert twin.warehouse.status(now()).by_status == {"complete": 1}
 
 
@@ -341,7 +349,7 @@ def test_forgetting_wallets_drops_their_rows_checkpoints_parts_and_leases_only(t
     assert wh.forget_wallets([W1]) == 4
     assert twin.trades() == by_key(rows(W2, 0, 3))
     assert set(twin.checkpoints()) == {W2} and [p["wallet_address"] for p in twin.part_records()] == [W2]
-    assert [c.wallet for c in wh.candidates(now(), "backfill", 10)] == [W1]
+    assert [c.wallet for c in wh.candidates(now(), 10)] == [W1]
     assert wh.forget_wallets([]) == 0
 
 

@@ -39,6 +39,7 @@ def _env(sim, source: str) -> dict[str, str]:
         TRADE_SOURCE=source,
         DOME_API_BASE_URL=sim.base_url,
         POLYMARKET_API_BASE_URL=sim.data_api_url,
+        GAMMA_API_BASE_URL=sim.gamma_url,
         POLYMARKET_RATE_PER_10S="4000",
         DOME_API_KEY="crash-test-key",
         DOME_TIER="custom",
@@ -72,19 +73,36 @@ def _finish(wallets: Path, db: Path, env: dict[str, str]) -> None:
     assert proc.wait(timeout=RUN_TIMEOUT) == 0, db.with_suffix(".stderr").read_text()[-3000:]
 
 
-def _committed(db: Path) -> tuple[set[str], set[str]]:
-    """(complete wallets, wallets whose first part is committed) as the killed run left them."""
+Chain = tuple[str, "int | None", "int | None"]  # (wallet, window start, window end): one chain of parts
+
+
+def _committed(db: Path) -> tuple[set[str], set[Chain]]:
+    """(complete wallets, chains of unfinished wallets whose first part is committed and whose final part
+    is not) as the killed run left them. A big wallet's walk is split into windows, each a chain."""
     con = duckdb.connect(str(db), read_only=True)
     try:
         complete = {
             r[0] for r in con.execute("SELECT wallet_address FROM checkpoints WHERE status = 'complete'").fetchall()
         }
         started = {
-            r[0] for r in con.execute("SELECT DISTINCT wallet_address FROM checkpoint_parts WHERE part = 0").fetchall()
+            (w, lo, hi)
+            for w, lo, hi in con.execute(
+                """SELECT wallet_address, window_lo, window_hi FROM checkpoint_parts
+                   GROUP BY ALL HAVING bool_or(part = 0) AND NOT bool_or(final)"""
+            ).fetchall()
+            if w not in complete
         }
     finally:
         con.close()
     return complete, started
+
+
+def _sent(source: str, chain: Chain) -> tuple[str, str | None, str | None]:
+    """The first-page key the simulator counts for a chain: its bounds as the source sends them."""
+    wallet, lo, hi = chain
+    if source == "polymarket":
+        return wallet, str(max(lo, 1) if lo is not None else 1), None if hi is None else str(hi)
+    return wallet, None if lo is None else str(lo), None if hi is None else str(hi)
 
 
 def _half_done_commit(log: Path, skip_lines: int) -> bool:
@@ -115,7 +133,7 @@ def test_sigkill_at_random_points_then_resume_is_exact(tmp_path, source):
         kills, resumed_midway = 0, 0
         for _ in range(KILLS):
             before = dict(stats.by_wallet)
-            first_pages_before = {w: n for (w, cur), n in stats.by_wallet_cursor.items() if not cur}
+            first_pages_before = dict(stats.first_pages)
             complete, started = _committed(db) if db.exists() else (set(), set())
             target = stats.requests + rng.randint(total_pages // (2 * KILLS), total_pages // KILLS)
             proc = _start(wallets, db, env)
@@ -135,11 +153,11 @@ def test_sigkill_at_random_points_then_resume_is_exact(tmp_path, source):
             # A wallet complete before this run was not asked for again...
             for w in complete:
                 assert stats.by_wallet.get(w, 0) == before.get(w, 0), f"completed wallet {w} requested again"
-            # ...and one with committed parts resumed from its cursor, not from its first page.
-            resumed_midway += len(started - complete)
-            for w in started - complete:
-                first_now = sum(n for (x, cur), n in stats.by_wallet_cursor.items() if x == w and not cur)
-                assert first_now == first_pages_before.get(w, 0), f"{w} restarted from its first page"
+            # ...and each chain (window) with committed parts resumed from its cursor, not its first page.
+            resumed_midway += len(started)
+            for chain in started:
+                key = _sent(source, chain)
+                assert stats.first_pages.get(key, 0) == first_pages_before.get(key, 0), f"{chain} restarted"
         assert kills >= 3, "the run finished before it could be killed: make the universe bigger"
         assert resumed_midway >= 1, "no kill left a wallet half-done: the resume check proved nothing"
 

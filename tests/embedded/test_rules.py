@@ -7,7 +7,7 @@ import pytest
 
 from shared.core.errors import PermanentError
 from shared.core.messages import FileReady, WalletTask, decode
-from shared.handlers.dispatch import dispatch
+from shared.handlers.dispatch import dispatch, sync_before_for
 from shared.handlers.fetch import fetch
 from shared.handlers.load import load
 from shared.ports.publisher import Topic
@@ -204,9 +204,10 @@ def run_dispatch(warehouse, publisher, dead_letters, clock, cap=100, mode="backf
         clock=clock,
         run_id="run-x",
         source=source,
-        mode=mode,
         max_in_flight=cap,
         lease_seconds=3600,
+        sync_before=sync_before_for(mode, clock.now(), daily=False, hour_utc=0),
+        lookback_seconds=86_400,
     )
 
 
@@ -237,15 +238,17 @@ def test_rule11_completed_wallets_are_not_sent_and_unfinished_ones_resume(
     assert task == WalletTask(run_id="old", wallet=W2, part=1, cursor=w2[0].cursor_after)
 
 
-def test_incremental_mode_resends_complete_wallets_from_their_newest_trade(
+def test_a_sync_resends_complete_wallets_from_their_newest_trade_minus_the_lookback(
     warehouse, store, publisher, dead_letters, clock
 ):
     warehouse.add_traders([W1])
     load(
         fetch_all(W1, FakeTradeSource({W1: 5}), store, publisher, clock), warehouse=warehouse, store=store, clock=clock
     )
-    [task] = run_dispatch(warehouse, publisher, dead_letters, clock, mode="incremental").published
-    assert task.since == 1_700_000_000 and task.run_id == "run-x" and task.cursor is None
+    assert run_dispatch(warehouse, publisher, dead_letters, clock, mode="backfill").published == []
+    clock.advance(1)
+    [task] = run_dispatch(warehouse, publisher, dead_letters, clock, mode="sync").published
+    assert task.since == 1_700_000_000 - 86_400 and task.run_id == "run-x" and task.cursor is None
 
 
 # Rule 12 ------------------------------------------------------------------------------------------
@@ -271,7 +274,7 @@ def test_rule12_a_bad_part_file_fails_alone_and_the_good_ones_commit(warehouse, 
 
 
 # Sources --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["backfill", "incremental"])
+@pytest.mark.parametrize("mode", ["backfill", "sync"])
 def test_a_wallet_loaded_from_another_source_is_not_dispatched_and_is_reported(
     warehouse, store, publisher, dead_letters, clock, mode
 ):

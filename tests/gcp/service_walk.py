@@ -176,7 +176,7 @@ def walk(world: World, topology: Topology, sim: Any, wallets: dict[str, int], cl
         assert (status["by_status"], status["dead_letters"]) == ({"complete": len(wallets), "pending": 1}, 4)
         replayed = c["dispatcher"].post("/dead-letters/replay", json={"max": 10}).json()
         assert replayed["replayed"] == 4 and {x["topic"] for x in replayed["letters"]} == {"wallets", "files"}
-        assert c["dispatcher"].post("/dispatch", json={"run_id": "iam-3", "mode": "incremental"}).status_code == 200
+        assert c["dispatcher"].post("/dispatch", json={"run_id": "iam-3", "mode": "sync"}).status_code == 200
     return recorders
 
 

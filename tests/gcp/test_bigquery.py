@@ -92,7 +92,7 @@ def test_values_travel_as_parameters_never_as_sql(twin):
     assert wh.add_traders([odd, W1]) == 2
     wh.lease([(odd, "r'1")], NOW, NOW + timedelta(hours=1), "in_flight")
     assert wh.in_flight(NOW) == 1
-    assert [c.wallet for c in wh.candidates(NOW, "backfill", 10)] == [W1]
+    assert [c.wallet for c in wh.candidates(NOW, 10)] == [W1]
 
 
 def test_candidates_read_an_existing_traders_table_that_ensure_schema_leaves_alone(emulator_stack, twin):
@@ -119,4 +119,4 @@ def test_candidates_read_an_existing_traders_table_that_ensure_schema_leaves_alo
     )
     wh.create_schema()
     assert "traders" not in {t.table_id for t in client.list_tables(f"{emulator_stack.project}.{wh.dataset}")}
-    assert [c.wallet for c in wh.candidates(NOW, "backfill", 10)] == [W1, W2]
+    assert [c.wallet for c in wh.candidates(NOW, 10)] == [W1, W2]

@@ -181,6 +181,19 @@ def test_fetcher_fleet_stays_under_the_polymarket_limit(instances):
     assert "DOME_API_KEY" not in checks.service_env(fetcher)  # no secret needed for the public API
 
 
+@pytest.mark.parametrize("source", ["dome", "polymarket"])
+def test_the_dispatcher_names_the_source_the_fetchers_page(source):
+    """A task names its source and a fetcher refuses another's: a dispatcher left on the default would
+    have every wallet of a polymarket deployment dead-lettered."""
+    env = {name: checks.service_env(s) for name, s in services(checks.plan(TF, trade_source=source)).items()}
+    assert env["dispatcher"]["TRADE_SOURCE"] == env["fetcher"]["TRADE_SOURCE"] == source
+
+
+def test_the_daily_sync_settings_reach_the_dispatcher():
+    env = checks.service_env(services(checks.plan(TF, sync_hour_utc=5, sync_lookback_seconds=7200))["dispatcher"])
+    assert (env["SYNC_DAILY"], env["SYNC_HOUR_UTC"], env["SYNC_LOOKBACK_SECONDS"]) == (True, 5, 7200)
+
+
 @pytest.mark.parametrize("tier", sorted(TIERS))
 def test_fetcher_concurrency_is_sized_from_the_tier(tier):
     fetcher = services(checks.plan(TF, dome_tier=tier))["fetcher"]
@@ -237,7 +250,17 @@ def test_each_service_gets_the_environment_it_reads(plan):
     }
     wanted = {
         "dispatcher": common
-        | {"TRADERS_TABLE", "LEASE_SECONDS", "MAX_IN_FLIGHT", "ALLOWED_SCHEDULER_EMAILS", "ALLOWED_OPERATOR_EMAILS"},
+        | {
+            "TRADERS_TABLE",
+            "TRADE_SOURCE",
+            "LEASE_SECONDS",
+            "MAX_IN_FLIGHT",
+            "SYNC_DAILY",
+            "SYNC_HOUR_UTC",
+            "SYNC_LOOKBACK_SECONDS",
+            "ALLOWED_SCHEDULER_EMAILS",
+            "ALLOWED_OPERATOR_EMAILS",
+        },
         "fetcher": common
         | {
             "TRADE_SOURCE",

@@ -199,8 +199,8 @@ def drive(stack: Any) -> Drive:
     steps: list[tuple[str, Callable[[], object]]] = [
         ("add_traders", lambda: wh.add_traders([W1, W2, W3])),
         ("load: commit_batch", commit),
-        ("candidates", lambda: list(wh.candidates(now, "backfill", 10))),
-        ("candidates, incremental", lambda: list(wh.candidates(now, "incremental", 10, source="dome"))),
+        ("candidates", lambda: list(wh.candidates(now, 10))),
+        ("candidates, sync", lambda: list(wh.candidates(now, 10, source="dome", sync_before=now))),
         ("source_conflicts", lambda: wh.source_conflicts("polymarket")),
         ("in_flight", lambda: wh.in_flight(now)),
         ("lease", lambda: wh.lease([(W1, "r1"), (W3, "r1")], now, until, "in_flight")),
@@ -209,6 +209,7 @@ def drive(stack: Any) -> Drive:
         ("release_leases", wh.release_leases),
         ("segments", lambda: wh.segments({(W1, "r1"), (W2, "r1")})),
         ("status", lambda: wh.status(now)),
+        ("status, sync due", lambda: wh.status(now, sync_before=now)),
         ("put a dead letter", lambda: letters_table.put(letter)),
         ("pending letters", lambda: letters_table.pending(10)),
         ("pending letters, filtered", lambda: letters_table.pending(10, error_class="InvalidWallet", wallet=W3)),
@@ -220,7 +221,7 @@ def drive(stack: Any) -> Drive:
         ("load: commit_lookups", lookup),
         ("event candidates", lambda: wh.lookup_candidates("events", now, stale, miss, 10)),
         ("forget_wallets: a transaction with parameters", lambda: wh.forget_wallets([W2])),
-        ("external traders: candidates", lambda: list(theirs.candidates(now, "backfill", 10))),
+        ("external traders: candidates", lambda: list(theirs.candidates(now, 10))),
         ("external traders: source_conflicts", lambda: theirs.source_conflicts("dome")),
         ("external traders: status", lambda: theirs.status(now)),
     ]

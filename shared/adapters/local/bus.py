@@ -59,10 +59,14 @@ class Bus:
 
     def publish(self, topic: Topic, data: bytes, attributes: dict[str, str]) -> str:
         message_id = uuid.uuid4().hex
-        # A wallet's continuation goes ahead of wallets not started yet: a big wallet's chain of parts is
-        # sequential, so starting each next part at once keeps it from becoming the run's tail.
-        continuation = attributes.get("type") == "WalletTask" and attributes.get("part", "0") != "0"
-        due = 0.0 if continuation else self.clock.monotonic()
+        # Known work goes ahead of wallets not started yet, the largest first: a window whose size is
+        # estimated (a split's child, or its continuation) by its estimated pages, then any wallet's
+        # continuation — a chain of parts is sequential, so starting each next part at once keeps a big
+        # wallet from becoming the run's tail.
+        is_task = attributes.get("type") == "WalletTask"
+        estimate = attributes.get("estimate", "") if is_task else ""
+        continuation = is_task and attributes.get("part", "0") != "0"
+        due = -float(estimate) if estimate.isdigit() else 0.0 if continuation else self.clock.monotonic()
         self._push(Delivery(due, next(self._seq), topic, data, dict(attributes), message_id))
         with self._cond:
             self.published[topic] = self.published.get(topic, 0) + 1

@@ -91,10 +91,13 @@ WHEN MATCHED AND NOT (t.run_id = s.run_id AND t.status = 'complete') THEN UPDATE
   final_part = s.final_part, trades_loaded = s.trades_loaded, newest_trade_at = s.newest_trade_at,
   last_error = NULL, updated_at = s.now,
   started_at = CASE WHEN t.run_id = s.run_id THEN t.started_at ELSE s.now END,
-  completed_at = CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END
+  completed_at = CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END,
+  -- the last completed walk, kept while a sync of the wallet is under way
+  synced_at = CASE WHEN s.status = 'complete' THEN s.now ELSE t.synced_at END
 WHEN NOT MATCHED THEN INSERT ({cols})
 VALUES (s.wallet_address, s.run_id, s.source, s.status, s.parts_loaded, s.final_part, s.trades_loaded,
-  s.newest_trade_at, NULL, s.now, s.now, CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END);"""
+  s.newest_trade_at, NULL, s.now, s.now, CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END,
+  CASE WHEN s.status = 'complete' THEN s.now ELSE NULL END);"""
 
 
 def rounds(checkpoints: list[CheckpointUpdate]) -> list[int]:

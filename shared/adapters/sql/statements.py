@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.adapters.sql.dialect import Dialect, Sql, Struct
-from shared.core.tables import Column
+from shared.core.tables import CHECKPOINT_PARTS, Column
 
 
 @dataclass(frozen=True)
@@ -56,24 +56,32 @@ WHEN NOT MATCHED THEN INSERT (wallet_address, added_at) VALUES (s.wallet_address
     )
 
 
-def candidates(n: Names, *, incremental: bool, now: datetime, limit: int, source: str | None) -> Sql:
+def candidates(n: Names, *, now: datetime, limit: int, source: str | None, sync_before: datetime | None) -> Sql:
+    """New and unfinished wallets first, then (given `sync_before`) complete ones whose last walk
+    finished before it, the longest unsynced first."""
     d = n.d
-    wanted = "c.status = 'complete'" if incremental else "COALESCE(c.status, '') <> 'complete'"
+    last_walk = "COALESCE(c.synced_at, c.completed_at, c.updated_at)"
     return Sql(
         f"""SELECT t.wallet_address, c.run_id, c.status, {d.epoch("c.newest_trade_at")} AS newest_trade_epoch,
        c.source
 FROM {n.traders()} AS t
 LEFT JOIN {n.t("checkpoints")} AS c ON c.wallet_address = t.wallet_address
-WHERE {wanted}
+WHERE (COALESCE(c.status, '') <> 'complete'
+       OR ({d.p("sync_before", "TIMESTAMP")} IS NOT NULL AND {last_walk} < {d.p("sync_before", "TIMESTAMP")}))
   AND ({d.p("source", "STRING")} IS NULL OR c.source IS NULL OR c.source = {d.p("source", "STRING")})
   AND NOT EXISTS (SELECT 1 FROM {n.t("leases")} AS l
                   WHERE LOWER(TRIM(l.wallet_address)) = t.wallet_address AND l.lease_until > {d.p("now")}
                     -- a lease ends when its run completes the wallet
                     AND NOT COALESCE(c.status = 'complete' AND c.run_id = l.run_id, FALSE))
   AND NOT EXISTS ({_parked(n, "t.wallet_address")})
-ORDER BY t.wallet_address
+ORDER BY CASE WHEN COALESCE(c.status, '') <> 'complete' THEN 0 ELSE 1 END, {last_walk}, t.wallet_address
 LIMIT {d.p("limit")}""",
-        {"now": ("TIMESTAMP", now), "limit": ("INT64", limit), "source": ("STRING", source)},
+        {
+            "now": ("TIMESTAMP", now),
+            "limit": ("INT64", limit),
+            "source": ("STRING", source),
+            "sync_before": ("TIMESTAMP", sync_before),
+        },
     )
 
 
@@ -185,7 +193,7 @@ def release_leases(n: Names, reason: str) -> Sql:
 
 def segments(n: Names, wallets: list[str]) -> Sql:
     d = n.d
-    cols = d.columns(("wallet_address", "run_id", "part", "uri", "rows", "final", "cursor_in", "cursor_after"))
+    cols = d.columns(tuple(c.name for c in CHECKPOINT_PARTS.columns if c.name != "loaded_at"))
     return Sql(
         f"SELECT {cols} FROM {n.t('checkpoint_parts')} WHERE {d.in_array('wallet_address', 'wallets')}",
         {"wallets": ("ARRAY<STRING>", wallets)},
@@ -206,6 +214,21 @@ def status_totals(n: Names) -> Sql:
         f"""SELECT (SELECT COUNT(*) FROM {n.t("trades")}) AS trades,
        (SELECT MAX(loaded_at) FROM {n.t("checkpoint_parts")}) AS newest_load,
        (SELECT COUNT(*) FROM {n.traders()} AS t WHERE EXISTS ({_parked(n, "t.wallet_address")})) AS parked"""
+    )
+
+
+def sync_status(n: Names, due_before: datetime | None, overdue_before: datetime | None) -> Sql:
+    """The oldest last walk of a complete wallet, and how many wait for their sync (or missed a day)."""
+    d = n.d
+    last_walk = "COALESCE(c.synced_at, c.completed_at, c.updated_at)"
+    return Sql(
+        f"""SELECT MIN({last_walk}) AS oldest_sync,
+       COALESCE(SUM(CASE WHEN {last_walk} < {d.p("due_before", "TIMESTAMP")} THEN 1 ELSE 0 END), 0) AS due,
+       COALESCE(SUM(CASE WHEN {last_walk} < {d.p("overdue_before", "TIMESTAMP")} THEN 1 ELSE 0 END), 0) AS overdue
+FROM {n.traders()} AS t
+JOIN {n.t("checkpoints")} AS c ON c.wallet_address = t.wallet_address
+WHERE c.status = 'complete'""",
+        {"due_before": ("TIMESTAMP", due_before), "overdue_before": ("TIMESTAMP", overdue_before)},
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.adapters.sql import letters as lt
@@ -76,10 +76,10 @@ class SqlWarehouse:
             self.execute(st.add_traders(self.names, unique[i : i + CHUNK])) for i in range(0, len(unique), CHUNK)
         )
 
-    def candidates(self, now: datetime, mode: str, limit: int, source: str | None = None) -> Iterator[Candidate]:
-        if mode not in ("backfill", "incremental"):
-            raise ValueError(f"mode must be 'backfill' or 'incremental', not {mode!r}")
-        sql = st.candidates(self.names, incremental=mode == "incremental", now=now, limit=limit, source=source)
+    def candidates(
+        self, now: datetime, limit: int, source: str | None = None, sync_before: datetime | None = None
+    ) -> Iterator[Candidate]:
+        sql = st.candidates(self.names, now=now, limit=limit, source=source, sync_before=sync_before)
         for row in self.query(sql):
             yield Candidate(
                 row["wallet_address"], row["run_id"], row["status"], row["newest_trade_epoch"], row["source"]
@@ -179,7 +179,7 @@ class SqlWarehouse:
             if statements:
                 self.transaction(statements, Sql(staged.text, params))
 
-    def status(self, now: datetime) -> Status:
+    def status(self, now: datetime, sync_before: datetime | None = None) -> Status:
         out = Status()
         for row in self.query(st.status_counts(self.names)):
             out.by_status[row["status"]] = int(row["n"])
@@ -192,6 +192,9 @@ class SqlWarehouse:
         out.markets, out.unresolved_markets, out.events = lookups["markets"], lookups["unresolved"], lookups["events"]
         out.markets_not_found, out.events_not_found = lookups["markets_not_found"], lookups["events_not_found"]
         out.oldest_unresolved_fetch, out.condition_ids = lookups["oldest_unresolved_fetch"], lookups["condition_ids"]
+        overdue_before = sync_before - timedelta(days=1) if sync_before is not None else None
+        sync = self._first(st.sync_status(self.names, sync_before, overdue_before))
+        out.oldest_sync, out.sync_due, out.sync_overdue = sync["oldest_sync"], int(sync["due"]), int(sync["overdue"])
         return out
 
     def _first(self, sql: Sql) -> dict[str, Any]:
