@@ -104,6 +104,7 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
 
         def call() -> DispatchResult:
             d = deps()
+            sync_before = sync_before_for(body.mode, d.clock.now(), daily=s.sync_daily, hour_utc=s.sync_hour_utc)
             result = dispatch(
                 warehouse=d.warehouse,
                 publisher=d.publisher,
@@ -113,7 +114,7 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
                 source=s.trade_source,
                 max_in_flight=body.max_in_flight or s.max_in_flight,
                 lease_seconds=s.lease_seconds,
-                sync_before=sync_before_for(body.mode, d.clock.now(), daily=s.sync_daily, hour_utc=s.sync_hour_utc),
+                sync_before=sync_before,
                 lookback_seconds=s.sync_lookback_seconds,
             )
             policy = bootstrap.lookup_policy(s)
@@ -125,6 +126,7 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
                     run_id=run_id,
                     source=s.trade_source,
                     policy=policy,
+                    sync_before=sync_before,
                 )
                 result.lookups = len(lookups)
             return result

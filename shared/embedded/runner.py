@@ -144,6 +144,7 @@ class EmbeddedRunner:
                 source=self.source.name,
                 policy=self.config.lookups,
                 started=self._started,
+                sync_before=self._started if self.config.sync else None,
             )
             self.progress.lookups += len(lookups)
             result.lookups = len(lookups)

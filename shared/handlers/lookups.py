@@ -49,12 +49,16 @@ def dispatch_lookups(
     source: str,
     policy: LookupPolicy,
     started: datetime | None = None,
+    sync_before: datetime | None = None,
 ) -> list[LookupTask]:
     """Publish a task per batch of ≤ 100 keys due for a lookup, of each kind; claims first (atomic, as
     for wallets), so concurrent calls never send a key twice. `started`: the run's start — a row
-    fetched since then is fresh for the rest of the run, however short the refresh interval."""
+    fetched since then is fresh for the rest of the run, however short the refresh interval.
+    `sync_before`: a sync's time — an unresolved row fetched before it is refreshed too."""
     now = clock.now()
     stale = min(now, started or now) - timedelta(seconds=policy.refresh_seconds)
+    if sync_before is not None:
+        stale = max(stale, min(sync_before, started or sync_before))
     miss = now - timedelta(seconds=policy.miss_retry_seconds)
     until = now + timedelta(seconds=policy.lease_seconds)
     tasks: list[LookupTask] = []
