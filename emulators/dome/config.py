@@ -74,6 +74,8 @@ class SimConfig(BaseModel):
     """Ordinary wallets besides the special ones."""
     whale_trades: int = Field(default=250_000, ge=0)
     """Fills of the `whale` wallet."""
+    wallet_scale: int = Field(default=1, ge=1)
+    """Ordinary wallets' fills times this (bigger wallets for the benchmarks)."""
     api_keys: set[str] | None = None
     """Accepted bearer keys; None accepts any non-empty key."""
     tier: Literal["free", "dev", "pro", "none"] | None = None

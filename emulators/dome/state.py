@@ -140,7 +140,7 @@ class Roll(NamedTuple):
 class SimState:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.universe = Universe(config.seed, config.size, config.whale_trades)
+        self.universe = Universe(config.seed, config.size, config.whale_trades, config.wallet_scale)
         self.book = OrderBook(self.universe)
         self.feed = TradeFeed(self.universe)
         self.market_index = MarketIndex(self.universe.catalog, config.seed)

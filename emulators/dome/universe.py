@@ -58,7 +58,7 @@ SOURCES = ("dome", "polymarket")
 
 
 class Universe:
-    def __init__(self, seed: int = 7, size: int = 40, whale_trades: int = 250_000) -> None:
+    def __init__(self, seed: int = 7, size: int = 40, whale_trades: int = 250_000, wallet_scale: int = 1) -> None:
         self.seed, self.size, self.whale_trades = seed, size, whale_trades
         self.markets: tuple[Market, ...] = catalogue(seed)
         self.combos: tuple[Market, ...] = combos(seed, self.markets)
@@ -77,7 +77,7 @@ class Universe:
         for j in range(size):
             wallet = address(seed, f"wallet:{j}")
             self._ordinary.append(wallet)
-            self.seeded.add(wallet, ordinary_run(seed, j))
+            self.seeded.add(wallet, ordinary_run(seed, j, wallet_scale))
         self.now = START
         """The virtual now: START, then moved by `advance`."""
         self.advances: list[growth.AdvanceReport] = []

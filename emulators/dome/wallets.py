@@ -91,8 +91,9 @@ def data_api_runs(name: str) -> tuple[Run, ...]:
     }[name]
 
 
-def ordinary_run(seed: int, j: int) -> tuple[Run, ...]:
-    """Skewed counts: mostly 0-300, every tenth wallet up to ~3,000; windows often straddle LOG_INDEX_SINCE."""
+def ordinary_run(seed: int, j: int, scale: int = 1) -> tuple[Run, ...]:
+    """Skewed counts: mostly 0-300, every tenth wallet up to ~3,000, times `scale`; windows often straddle
+    LOG_INDEX_SINCE."""
     rng = random.Random(f"dome-sim|{seed}|wallet|{j}")
     if j % 10 == 9:
         count = rng.randint(301, 3000)
@@ -102,6 +103,7 @@ def ordinary_run(seed: int, j: int) -> tuple[Run, ...]:
         count = int(300 * rng.random() ** 2) + 1
     if count == 0:
         return ()
+    count *= scale
     newest = rng.randint(LOG_INDEX_SINCE - 60 * DAY, RECENT)
     span = rng.randint(30, 700) * DAY
     return ((newest, count, span, rng.choice((0.0, 0.05, 0.15, 0.3)), rng.choice((0.0, 0.03, 0.1))),)
