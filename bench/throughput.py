@@ -58,7 +58,7 @@ class Probe:
         self.seconds = {"limiter": 0.0, "limiter_waited": 0.0, "http": 0.0, "idle": 0.0}
         self.calls: dict[str, int] = {"limiter_waits": 0}
         self.longest: dict[str, float] = {"limiter_wait": 0.0}
-        limiter, session, bus = runner.source.limiter, runner.source.session, runner.bus
+        limiter, session, bus = runner.deps.source.limiter, runner.deps.source.session, runner.bus
         self.sustained_per_second: float = limiter.sustained_per_second
         acquire, get, bus_get = limiter.acquire, session.get, bus.get
 

@@ -21,6 +21,7 @@ from shared.bootstrap import EmbeddedDeps
 from shared.core.errors import InvalidMessage, PipelineError
 from shared.core.messages import FileReady, LookupReady, LookupTask, decode_file, decode_task
 from shared.delivery import Outcome, Verdict
+from shared.embedded.observed import ObservedSource
 from shared.handlers.dispatch import DispatchResult, dispatch
 from shared.handlers.fetch import FetchBudget, fetch
 from shared.handlers.load import load
@@ -64,7 +65,7 @@ class EmbeddedRunner:
         self.config = config
         self.deps = deps
         self.warehouse = deps.warehouse
-        self.source = deps.source
+        self.source = ObservedSource(deps.source, deps.clock)  # what the progress display reads
         self.bus = deps.bus
         self.dead_letters = deps.dead_letters
         self.clock = deps.clock

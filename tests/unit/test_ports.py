@@ -17,6 +17,7 @@ from shared.adapters.sources.dome import DomeSource
 from shared.adapters.sources.polymarket import PolymarketSource
 from shared.adapters.sql.deadletters import SqlDeadLetters
 from shared.bootstrap import Overrides
+from shared.embedded.observed import ObservedSource
 from shared.ports.clock import Clock
 from shared.ports.deadletters import DeadLetterInbox, DeadLetterSink, DeadLetterStore, EmptyInbox
 from shared.ports.objectstore import ObjectStore
@@ -37,6 +38,7 @@ PAIRS = [
     (GcsObjectStore, ObjectStore),
     (DomeSource, TradeSource),
     (PolymarketSource, TradeSource),
+    (ObservedSource, TradeSource),  # the embedded runner's watch on its source, for the progress display
     (SystemClock, Clock),
 ]
 
