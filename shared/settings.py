@@ -77,9 +77,9 @@ class Settings(BaseSettings):
         True, description="SPLIT_WINDOWS: fetch a big wallet as time windows in parallel (docs/design.md, Windows)"
     )
     split_window_pages: int = Field(
-        25, ge=1, description="SPLIT_WINDOW_PAGES: pages a window aims at; a chain with over twice this left splits"
+        10, ge=1, description="SPLIT_WINDOW_PAGES: pages a window aims at; a chain with over twice this left splits"
     )
-    split_max_children: int = Field(8, ge=2, le=64, description="SPLIT_MAX_CHILDREN: windows one split hands out")
+    split_max_children: int = Field(16, ge=2, le=64, description="SPLIT_MAX_CHILDREN: windows one split hands out")
 
     sync_lookback_seconds: int = Field(
         86_400,

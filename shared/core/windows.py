@@ -29,8 +29,8 @@ from shared.core.messages import MAX_CHILDREN, Window
 class SplitPolicy:
     """When a chain hands the rest of its window to children (SPLIT_* settings)."""
 
-    window_pages: int = 25  # pages a window aims at; a chain with more than twice this left splits
-    max_children: int = 8  # windows one split hands out (bounded by MAX_CHILDREN)
+    window_pages: int = 10  # pages a window aims at; a chain with more than twice this left splits
+    max_children: int = 16  # windows one split hands out (bounded by MAX_CHILDREN)
     probe_pages: int = 2  # without a total (the Data API), pages read before the pace is trusted
     enabled: bool = True
 
