@@ -5,10 +5,13 @@ from fastapi.testclient import TestClient
 
 from services.dispatcher.app import create_app
 from shared.bootstrap import Overrides
-from shared.core.messages import DeadLetter, WalletTask, decode
+from shared.handlers.fetch import fetch
+from shared.handlers.load import load
+from shared.core.messages import DeadLetter, WalletTask, decode, decode_task
 from shared.ports.deadletters import EmptyInbox
 from shared.ports.publisher import Topic
 from shared.settings import DispatcherSettings
+from tests.fakes import FakeTradeSource, budget
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
 
@@ -65,3 +68,35 @@ def test_status_reports_wallets_trades_and_dead_letters(client, warehouse, dead_
     status = client.get("/status").json()
     assert status["wallets"] == 2 and status["dead_letters"] == 1 and status["trades"] == 0
     assert status["by_status"] == {"pending": 2}
+
+
+def test_the_scheduled_call_syncs_complete_wallets_once_a_day_from_the_sync_hour(
+    warehouse, publisher, dead_letters, store, clock
+):
+    """One job, one policy: every 30-minute call sends new and unfinished wallets; from SYNC_HOUR_UTC
+    on, it also sends each complete wallet not walked since that hour — once, then not again that day."""
+    clock.advance(3600)  # 01:00 UTC: W1 is back-filled
+    warehouse.add_traders([W1])
+    task = WalletTask(run_id="r0", wallet=W1)
+    done = fetch(task, source=FakeTradeSource({W1: 3}), store=store, publisher=publisher, clock=clock, budget=budget())
+    load([done.file], warehouse=warehouse, store=store, clock=clock)
+    warehouse.add_traders([W2])
+    publisher.messages.clear()
+    s = DispatcherSettings(gcp_project="p", gcs_bucket="b", max_in_flight=10, sync_hour_utc=2)
+    o = Overrides(warehouse=warehouse, publisher=publisher, inbox=EmptyInbox(), clock=clock)
+    with TestClient(create_app(s, o)) as client:
+        clock.advance(1800)  # 01:30: the new wallet only
+        assert client.post("/dispatch", json={}).json()["wallets"] == [W2]
+        assert client.get("/status").json()["sync"]["due"] == 0
+        clock.advance(3600)  # 02:30: W1 is due for the day's sync, from its newest trade minus a day
+        assert client.get("/status").json()["sync"]["due"] == 1
+        answer = client.post("/dispatch", json={"mode": "scheduled"}).json()
+        assert answer["wallets"] == [W1]
+        [synced] = [t for t in map(decode_task, publisher.on(Topic.WALLETS)) if isinstance(t, WalletTask)][-1:]
+        assert (synced.since, synced.cursor) == (1_700_000_000 - 86_400, None)
+        # Leased while it runs: the next calls do not send it again.
+        assert client.post("/dispatch", json={}).json()["published"] == 0
+        # A backfill-only call never syncs; a sync call would, but the wallet is leased.
+        assert client.post("/dispatch", json={"mode": "backfill"}).json()["published"] == 0
+        status = client.get("/status").json()["sync"]
+        assert status["daily_at_utc"] == "02:00" and status["oldest_sync"].startswith("2026-01-01T01:")
