@@ -5,9 +5,9 @@ from fastapi.testclient import TestClient
 
 from services.dispatcher.app import create_app
 from shared.bootstrap import Overrides
+from shared.core.messages import DeadLetter, WalletTask, decode, decode_task
 from shared.handlers.fetch import fetch
 from shared.handlers.load import load
-from shared.core.messages import DeadLetter, WalletTask, decode, decode_task
 from shared.ports.deadletters import EmptyInbox
 from shared.ports.publisher import Topic
 from shared.settings import DispatcherSettings
