@@ -63,6 +63,11 @@ class WalletTask(Message):
     pages: int = Field(default=0, ge=0)
     empty_pages: int = Field(default=0, ge=0)
     recent: tuple[Annotated[str, Field(max_length=16)], ...] = Field(default=(), max_length=32)
+    # What the chain has read in its earlier parts, for the split decision: its newest trade's second,
+    # its rows, and whether its pages came newest first inside the window (else it is never split).
+    newest: int | None = Field(default=None, ge=0)
+    walked_rows: int = Field(default=0, ge=0)
+    splittable: bool = True
 
     @model_validator(mode="after")
     def _window_inside_the_walk(self) -> WalletTask:

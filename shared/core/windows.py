@@ -2,7 +2,7 @@
 
 A wallet's pages follow one cursor, so a million-trade wallet paged alone takes a thousand round trips
 one after another. Both sources take start/end bounds in whole seconds, so the walk can be cut into
-windows, each its own chain of parts. When a chain's first part shows that much is left — Dome's
+windows, each its own chain of parts. When what a chain has read shows that much is left — Dome's
 `pagination.total` says so exactly; for the Data API, the time its pages covered so far says it
 roughly — the chain ends at the page in hand and hands the rest to child windows, each of which decides
 again from its own first pages (work stealing: a window that is still big splits again, so an uneven
@@ -74,6 +74,8 @@ def plan_split(policy: SplitPolicy, walked: Walked) -> Split | None:
         return None
     elif lo is not None:
         left = pace * (at - lo)
+    elif walked.pages < 2 * policy.window_pages:
+        return None  # no total, no start: only a chain that has proved big by walking is split
     else:
         return _open_ended(policy, walked, at, seconds, per_page)
     pages_left = math.ceil(left / per_page)
@@ -89,9 +91,10 @@ def plan_split(policy: SplitPolicy, walked: Walked) -> Split | None:
 
 
 def _open_ended(policy: SplitPolicy, walked: Walked, at: int, seconds: int, per_page: float) -> Split | None:
-    """No total and no start: how much is left is unknown. Children of doubling spans going back from
-    `at` (the first as long as what was read), the oldest open: each child measures itself, and the
-    open one splits again if it is big."""
+    """No total and no start (the Data API's first window): how much is left is unknown, but the chain
+    has walked twice a window's pages, so it is big. Children of doubling spans going back from `at`
+    (the first as long as what was read), the oldest open: each bounded child measures its own pace,
+    and the open one splits again once it has proved big too."""
     k = min(policy.max_children, MAX_CHILDREN) // 2
     if k < 2:
         return None

@@ -81,15 +81,19 @@ class Guard:
 
 
 class _Walk:
-    """What a chain's first part has read, for the split decision; trusted only while pages come newest
-    first and inside the window (an API that ignores the bounds or the order is walked unsplit)."""
+    """What a chain has read, for the split decision (carried across its parts in the task); trusted
+    only while pages come newest first and inside the window (an API that ignores the bounds or the
+    order is walked unsplit)."""
 
     def __init__(self, task: WalletTask, policy: SplitPolicy) -> None:
         self.task, self.policy = task, policy
-        self.newest: int | None = None
+        self.newest: int | None = task.newest
         self.oldest: int | None = None
-        self.rows = self.pages = 0
-        self.trusted = True
+        self.rows, self.pages = task.walked_rows, task.pages
+        self.trusted = task.splittable
+
+    def carried(self) -> dict[str, object]:
+        return {"newest": self.newest, "walked_rows": self.rows, "splittable": self.trusted}
 
     def plan(self, page: Page) -> Split | None:
         seconds = [_seconds(r) for r in page.rows]
@@ -184,7 +188,7 @@ def fetch(
     cursor_after, final, cut = task.cursor, False, None
     tmp = f"tmp/{task.run_id}/{wallet}/part-{task.part:05d}-{uuid.uuid4().hex}.jsonl"
     guard = Guard(task, budget)
-    walk = _Walk(task, budget.split) if budget.split.enabled and task.part == 0 else None
+    walk = _Walk(task, budget.split) if budget.split.enabled else None
     with store.open_writer(tmp) as out:
         for page in source.pages(wallet, task.cursor, *task.bounds):
             guard.page(len(page.rows), page.next_cursor)
@@ -226,6 +230,7 @@ def fetch(
     continuation = None
     if not final:
         carried = {"pages": guard.pages, "empty_pages": guard.empty, "recent": tuple(guard.recent)}
+        carried.update(walk.carried() if walk is not None else {})
         continuation = task.model_copy(update={"part": task.part + 1, "cursor": cursor_after, **carried})
         publish_message(publisher, Topic.WALLETS, continuation)
     for child in cut.children if cut else ():

@@ -55,7 +55,9 @@ def test_without_a_total_the_pace_is_probed_first():
 
 
 def test_without_a_total_or_a_start_windows_double_back_in_time_the_oldest_open():
-    walked = Walked((None, None), newest=T, oldest=T - 1999, rows=2000, pages=2, total=None)
+    early = Walked((None, None), newest=T, oldest=T - 1999, rows=2000, pages=2, total=None)
+    assert plan_split(POLICY, early) is None  # not proved big yet: two pages may be all there is
+    walked = Walked((None, None), newest=T, oldest=T - 1999, rows=50_000, pages=50, total=None)
     split = plan_split(POLICY, walked)
     assert split is not None and partitions(split.children, None, T - 1999)
     spans = [c[1] - c[0] + 1 for c in split.children[1:]]
