@@ -100,7 +100,7 @@ def _open_ended(policy: SplitPolicy, walked: Walked, at: int, seconds: int, per_
         return None
     bounds, top = [], at
     for i in range(k - 1):
-        low = top - seconds * 2**i + 1
+        low = top - max(seconds, 2) * 2**i + 1  # at least two seconds: Dome refuses start >= end
         if low <= 0:
             break
         bounds.append((low, top))
@@ -110,9 +110,11 @@ def _open_ended(policy: SplitPolicy, walked: Walked, at: int, seconds: int, per_
 
 
 def _even(lo: int | None, start: int, at: int, k: int) -> tuple[Window, ...]:
-    """[start, at] in k windows of equal seconds; the first keeps the window's own start (None: open)."""
+    """[start, at] in k windows of equal seconds, each at least two seconds long (Dome refuses a start
+    that is not before the end); the first keeps the window's own start (None: open)."""
     start = min(start, at)
     span = at - start + 1
+    k = min(k, span // 2)
     edges = sorted({start + (span * i) // k for i in range(k)} | {at + 1})
     out: list[Window] = []
     for a, b in itertools.pairwise(edges):

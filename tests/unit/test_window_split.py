@@ -108,3 +108,16 @@ def test_coverage_is_a_sweep_over_inclusive_seconds():
     assert not is_covered([(None, 10), (12, None)], None, None)
     assert is_covered([(5, 10), (0, 6)], 0, 10)
     assert not is_covered([], 0, 10)
+
+
+def test_no_window_is_a_single_second_which_dome_would_refuse():
+    """Dome answers 400 to start_time >= end_time: every child must span at least two seconds."""
+    cases = [
+        Walked((None, None), newest=T, oldest=T - 3, rows=1000, pages=1, total=10**6),  # dense: 250 a second
+        Walked((T - 40, None), newest=T, oldest=T - 9, rows=1000, pages=1, total=10**6),
+        Walked((None, None), newest=T, oldest=T, rows=50_000, pages=50, total=None),
+    ]
+    for walked in cases:
+        split = plan_split(POLICY, walked)
+        assert split is not None
+        assert all(lo is None or lo < hi for lo, hi in split.children), split.children
