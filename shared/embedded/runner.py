@@ -104,7 +104,7 @@ class EmbeddedRunner:
                 if not self.config.dispatch:
                     if idle:
                         break
-                elif time.monotonic() - last_dispatch > 0.25:
+                elif self._dispatch_due(time.monotonic() - last_dispatch, idle):
                     last_dispatch = time.monotonic()
                     result = self._dispatch()
                     if idle and not result.published and not result.dead_lettered and not result.lookups:
@@ -121,6 +121,13 @@ class EmbeddedRunner:
         if self.progress.fatal is not None:
             raise self.progress.fatal
         return self.progress
+
+    def _dispatch_due(self, since_last: float, idle: bool) -> bool:
+        """Dispatch again when the workers may soon run dry (few tasks queued), or every 2 s (lookups
+        and retried wallets): each call is a few warehouse queries, which the loader would wait for."""
+        if since_last < 0.25:
+            return False
+        return idle or since_last >= 2.0 or self.bus.pending(Topic.WALLETS) < 2 * self.config.workers
 
     def _dispatch(self) -> DispatchResult:
         result = dispatch(

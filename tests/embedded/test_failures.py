@@ -155,7 +155,8 @@ def test_a_db_holding_someone_elses_trades_table_is_refused_before_any_request(s
 
 
 def test_ctrl_c_stops_within_seconds_keeps_what_was_committed_and_a_rerun_is_exact(tmp_path):
-    with run_simulator(SimConfig(seed=5, size=6, whale_trades=40_000, tier="pro", latency_ms=150)) as slow:
+    # Big enough that two workers are still paging when Ctrl-C comes (4 s in), windows or not.
+    with run_simulator(SimConfig(seed=5, size=6, whale_trades=200_000, tier="pro", latency_ms=150)) as slow:
         _interrupt_then_resume(slow, tmp_path)
 
 
