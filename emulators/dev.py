@@ -7,6 +7,11 @@ three services with uvicorn, each in its own process group. Ctrl-C or SIGTERM st
 started, by PID. `DevCloud` is the same orchestration as a class: tests/e2e drives it.
 
     python -m emulators.dev --size 20 --whale-trades 5000 --faults --fail-wallet one=400
+
+With `--fetchers N` (N > 1) the fetcher runs as N processes, `fetcher-1` .. `fetcher-N`, behind a
+front (emulators/balancer.py: to the instance with the fewest requests in hand) that the wallets push
+subscription points at, as Cloud Run's load balancer fronts a service's instances; each gets
+FETCHER_MAX_INSTANCES=N unless told otherwise.
 """
 
 from __future__ import annotations
@@ -29,11 +34,11 @@ from typing import Any
 
 import requests
 
+from emulators.balancer import Balancer
 from emulators.dome.config import SimConfig
 from emulators.dome.server import RunningSimulator, run_simulator
 from emulators.stack import HOST, EmulatorStack, free_port
 
-SERVICES = ("dispatcher", "fetcher", "loader")
 STOP_GRACE_SECONDS = 5.0
 DEV_API_KEY = "local-dev-key"
 JSON = "-H 'content-type: application/json'"
@@ -62,19 +67,23 @@ class DevConfig:
     workdir: Path | None = None
     """Logs and emulator files; a temporary folder (removed on stop) when None."""
     startup_timeout: float = 60.0
+    fetchers: int = 1
+    """Fetcher processes; more than one sit behind a balancer (emulators/balancer.py) on the fetcher's port."""
 
 
 class ServiceProcess:
-    """One uvicorn process in its own process group (so a stop reaches anything it spawned)."""
+    """One uvicorn process in its own process group (so a stop reaches anything it spawned). `name`:
+    the service (dispatcher, fetcher, loader), or one instance of it (fetcher-2)."""
 
     def __init__(self, name: str, port: int, env: dict[str, str], workdir: Path) -> None:
         self.name, self.port, self.env, self.workdir = name, port, env, workdir
+        self.service = name.partition("-")[0]
         self.url = f"http://{HOST}:{port}"
         self.log_path = workdir / f"{name}.log"
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "uvicorn", f"services.{self.name}.app:create_app", "--factory"]
+        argv = [sys.executable, "-m", "uvicorn", f"services.{self.service}.app:create_app", "--factory"]
         argv += ["--host", HOST, "--port", str(self.port)]
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.popen = subprocess.Popen(
@@ -151,6 +160,7 @@ class DevCloud:
         self.pubsub: Any = None
         self.sim: RunningSimulator | None = None
         self.services: dict[str, ServiceProcess] = {}
+        self.balancer: Balancer | None = None
         self.wallets: list[str] = []
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -172,10 +182,13 @@ class DevCloud:
         self.stack.start()
         self.pubsub = start_emulator(HOST, 0)
         self.sim = run_simulator(self.config.sim, HOST, self.config.sim_port)
-        for name in SERVICES:
-            port = self.config.ports.get(name) or free_port()
+        for name in self.service_names():
+            port = (0 if name.startswith("fetcher-") else self.config.ports.get(name)) or free_port()
             self.services[name] = ServiceProcess(name, port, self.service_env(), self.workdir)
-        push = {name: self.services[name].url for name in ("fetcher", "loader")}
+        if self.config.fetchers > 1:
+            backends = [self.services[f"fetcher-{k}"].url for k in range(1, self.config.fetchers + 1)]
+            self.balancer = Balancer(backends, HOST, self.config.ports.get("fetcher") or 0).start()
+        push = {name: self.url(name) for name in ("fetcher", "loader")}
         with scoped_env(self.env()):
             bootstrap_pubsub(self.config.project, push, retry_scale=self.config.retry_scale)
             bootstrap_storage(self.config.project, self.bucket)
@@ -195,6 +208,9 @@ class DevCloud:
         """Stop what this started, services first (by process group), then the stand-ins. Idempotent."""
         for service in self.services.values():
             service.stop()
+        if self.balancer is not None:
+            self.balancer.stop()
+            self.balancer = None
         if self.sim is not None:
             self.sim.stop()
             self.sim = None
@@ -224,6 +240,12 @@ class DevCloud:
         service.wait_ready(self.config.startup_timeout)
 
     # -- what the clients and the services read --------------------------------------------------------
+
+    def service_names(self) -> list[str]:
+        """dispatcher, fetcher (or fetcher-1 .. fetcher-N), loader."""
+        n = self.config.fetchers
+        fetchers = ["fetcher"] if n == 1 else [f"fetcher-{k}" for k in range(1, n + 1)]
+        return ["dispatcher", *fetchers, "loader"]
 
     def env(self) -> dict[str, str]:
         """The emulator variables for clients: PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST, ..."""
@@ -257,11 +279,15 @@ class DevCloud:
             "LOADER_FLUSH_SECONDS": "2",
             "LEASE_SECONDS": "3600",
             "MAX_IN_FLIGHT": "500",
+            "FETCHER_MAX_INSTANCES": str(self.config.fetchers),
         }
         env.update(self.config.service_env)
         return env
 
     def url(self, name: str) -> str:
+        """A service's address; "fetcher" is the balancer in front when there are several."""
+        if name == "fetcher" and self.balancer is not None:
+            return self.balancer.url
         return self.services[name].url
 
     def publisher_client(self) -> Any:
@@ -293,6 +319,8 @@ class DevCloud:
             f"Cloud Storage   {self.stack.gcs_endpoint}  bucket {self.bucket}",
             f"BigQuery        {self.stack.bigquery_endpoint}  project {self.config.project}",
         ]
+        if self.balancer is not None:
+            lines.append(f"{'fetcher':<15} {self.balancer.url}  balancing {', '.join(self.balancer.backends)}")
         lines += [f"{name:<15} {s.url}  pid {s.popen.pid if s.popen else '-'}" for name, s in self.services.items()]
         lines += [
             f"logs            {self.workdir}",
@@ -312,6 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--project", default="local")
     for name, port in (("dispatcher", 8081), ("fetcher", 8082), ("loader", 8083)):
         p.add_argument(f"--{name}-port", type=int, default=port, help=f"default {port}; 0 picks a free port")
+    p.add_argument("--fetchers", type=int, default=1, help="fetcher processes (more than one: behind a balancer)")
     p.add_argument("--sim-port", type=int, default=8090, help="the Dome simulator; 0 picks a free port")
     p.add_argument("--source", choices=("dome", "polymarket"), default="dome", help="TRADE_SOURCE of the fetchers")
     p.add_argument("--seed", type=int, default=7)
@@ -319,6 +348,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--whale-trades", type=int, default=20_000)
     p.add_argument("--tier", choices=("free", "dev", "pro", "none"), default="dev")
     p.add_argument("--latency-ms", type=float, default=20.0)
+    p.add_argument("--max-page-rows", type=int, help="the simulator's Dome pages hold at most this many rows")
+    p.add_argument(
+        "--no-ratelimit-headers", action="store_true", help="the simulator sends no x-ratelimit-*, only Retry-After"
+    )
     p.add_argument("--faults", action="store_true", help=f"turn on {FAULT_PRESET}")
     for name in ("error-5xx", "burst-429", "truncated", "drop", "slow"):
         p.add_argument(f"--{name}-rate", type=float)
@@ -354,6 +387,8 @@ def config_from(args: argparse.Namespace) -> DevConfig:
             "whale_trades": args.whale_trades,
             "tier": args.tier,
             "latency_ms": args.latency_ms,
+            "max_page_rows": args.max_page_rows,
+            "ratelimit_headers": not args.no_ratelimit_headers,
             "fail_wallets": fail,
             **rates,
         }
@@ -368,6 +403,7 @@ def config_from(args: argparse.Namespace) -> DevConfig:
         retry_scale=args.retry_scale,
         service_env=dict(item.split("=", 1) for item in args.env),
         workdir=args.workdir,
+        fetchers=args.fetchers,
     )
 
 

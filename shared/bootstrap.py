@@ -34,6 +34,7 @@ from shared.adapters.sources.dome import DomeSource
 from shared.adapters.sources.gamma import GammaSource
 from shared.adapters.sources.limiter import RateLimiter, Window
 from shared.adapters.sources.polymarket import PolymarketSource
+from shared.adapters.sources.share import FleetShare
 from shared.adapters.sql.deadletters import SqlDeadLetters
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.windows import SplitPolicy
@@ -119,9 +120,16 @@ class BigQueryTarget:
 # -- trade sources ------------------------------------------------------------------------------------
 
 
+def key_limiter(windows: tuple[Window, ...], settings: Settings, clock: Clock) -> RateLimiter:
+    """The key's windows as every instance's ceiling, and with more than one fetcher instance sharing
+    the key, this instance's adaptive share of it (shared/adapters/sources/share.py)."""
+    instances = settings.fetcher_max_instances
+    share = FleetShare(windows, instances) if instances > 1 else None
+    return RateLimiter(windows, clock=clock, share=share)
+
+
 def make_source(settings: Settings, *, clock: Clock | None = None, taker_only: bool = False) -> TradeSource:
-    """The configured trade source with its client-side limiter (the key's windows, or this instance's
-    share of them when Terraform sets the per-instance numbers)."""
+    """The configured trade source with its client-side limiter (`key_limiter`)."""
     clock = clock or SystemClock()
     http = {
         "connect_timeout": settings.http_connect_timeout_seconds,
@@ -133,8 +141,9 @@ def make_source(settings: Settings, *, clock: Clock | None = None, taker_only: b
     }
     if settings.trade_source == "dome":
         key = settings.dome_api_key.get_secret_value() if settings.dome_api_key else None
-        return DomeSource(settings.dome_api_base_url, key, RateLimiter(settings.rate_windows(), clock=clock), **http)
-    limiter = RateLimiter((Window(settings.polymarket_rate_per_10s, 10.0),), clock=clock)
+        limiter = key_limiter(settings.rate_windows(), settings, clock)
+        return DomeSource(settings.dome_api_base_url, key, limiter, **http)
+    limiter = key_limiter((Window(settings.polymarket_rate_per_10s, 10.0),), settings, clock)
     return PolymarketSource(settings.polymarket_api_base_url, limiter, taker_only=taker_only, **http)
 
 

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     dome_tier: Literal["free", "dev", "pro", "custom"] = Field("dev", description="DOME_TIER: the key's limits")
     dome_rate_per_second: int | None = Field(None, ge=1, description="DOME_RATE_PER_SECOND: custom 1 s window")
     dome_rate_per_10s: int | None = Field(None, ge=1, description="DOME_RATE_PER_10S: custom 10 s window")
+    fetcher_max_instances: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="FETCHER_MAX_INSTANCES: the most fetcher instances sharing the API key (Cloud Run's max"
+        " instances). Above 1 each paces itself adaptively, from its floor (the key's sustained rate / this)"
+        " up to the whole key, by the API's rate-limit headers and 429s; 1 (embedded): the whole key",
+    )
     polymarket_api_base_url: str = Field(
         "https://data-api.polymarket.com", description="POLYMARKET_API_BASE_URL: the Data API (v2 routes)"
     )
@@ -118,7 +126,8 @@ class Settings(BaseSettings):
         return self
 
     def rate_windows(self) -> tuple[Window, ...]:
-        """The tier's windows, narrowed by any explicit per-instance numbers (terraform sets those)."""
+        """The key's windows: the tier's, or the explicit numbers of DOME_TIER=custom (terraform sets
+        those from its tier map). Every instance's ceiling: one instance never exceeds the key."""
         base = {w.seconds: w.limit for w in TIERS.get(self.dome_tier, ())}
         if self.dome_rate_per_second:
             base[1.0] = self.dome_rate_per_second

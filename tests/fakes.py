@@ -87,6 +87,9 @@ class FakeTradeSource:
     def breaker_state(self) -> BreakerState:
         return BreakerState(False, 0, 0, None, None)
 
+    def pace_per_second(self) -> float:
+        return float("inf")
+
     def pages(
         self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
     ) -> Iterator[Page]:

@@ -2,7 +2,10 @@
 one seeded universe of wallets and markets covering every edge, on one port:
 
 - Dome's trade history, `GET /v1/polymarket/orders` (docs/design.md, "Facts"): the documented
-  parameters, errors and `pagination_key` cursor, both per-key rate-limit windows;
+  parameters, errors and `pagination_key` cursor, both per-key rate-limit windows (429 with
+  Retry-After; `x-ratelimit-limit`, `-remaining` and `-reset` on every answer, for the window with
+  the least room: simulator behaviour, as third-party clients read Dome's "when present", dome-api.md
+  §4; `ratelimit_headers=False` leaves them out);
 - Dome's `GET /v1/polymarket/markets` and `/events` (dome-api.md §5), on the same key budget;
 - Polymarket's Data API v2, `GET /v2/trades` (docs/design.md, "Facts"): the `{data,
   pagination}` envelope, snake_case rows in shares, the signed `next_cursor`, `taker_only` defaulting

@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--per-second", type=int, help="override the tier's per-second limit")
     p.add_argument("--per-10s", type=int, help="override the tier's per-10-seconds limit")
     p.add_argument("--latency-ms", type=float, default=0.0, help="mean latency, jittered ±25%%")
+    p.add_argument(
+        "--no-ratelimit-headers", action="store_true", help="Dome: no x-ratelimit-*, only Retry-After on 429"
+    )
+    p.add_argument("--max-page-rows", type=int, help="Dome: at most this many rows per /orders page")
     p.add_argument("--data-api-per-10s", type=int, default=200, help="per-client window of /v2/trades (0: unlimited)")
     for name in ("error-5xx", "burst-429", "slow", "drop", "truncated", "unavailable", "html", "missing-field"):
         p.add_argument(f"--{name}-rate", type=float, default=0.0)
@@ -85,6 +89,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         missing_field_rate=args.missing_field_rate,
         short_page_rate=args.short_page_rate,
         data_api_per_10s=args.data_api_per_10s or None,
+        ratelimit_headers=not args.no_ratelimit_headers,
+        max_page_rows=args.max_page_rows,
         fault_seed=args.fault_seed,
         fail_wallets=fail_wallets,
         api_keys=set(args.api_keys) if args.api_keys else None,

@@ -11,13 +11,15 @@ every JSON answer carries `x-trace-id` (the HTML pages do not).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from emulators.dome.config import SimConfig
-from emulators.dome.orders import parse
+from emulators.dome.orders import OrdersQuery, parse
 from emulators.dome.pipeline import body_faults, dome_answer, latency
 from emulators.dome.responses import cdn_block_page, json_response, server_error
 from emulators.dome.routes_markets import add_market_routes
@@ -25,6 +27,12 @@ from emulators.dome.routes_sim import add_sim_routes
 from emulators.dome.state import SimState
 from emulators.dome.trades import V2Error
 from emulators.dome.trades import parse as parse_trades
+
+
+def _query(sim: SimState, params: Mapping[str, str]) -> OrdersQuery:
+    """The /orders query, its `limit` capped at the simulator's `max_page_rows`."""
+    query, cap = parse(params), sim.config.max_page_rows
+    return dataclasses.replace(query, limit=min(query.limit, cap)) if cap else query
 
 
 async def _answer_trades(sim: SimState, request: Request, wallet: str | None, trace: str) -> Response:
@@ -85,7 +93,7 @@ def create_app(config: SimConfig | None = None, **overrides: Any) -> FastAPI:
         window = (params.get("start_time"), params.get("end_time"))
         sim.stats.count_request(wallet, bool(params.get("pagination_key")), window=window)
         response = await dome_answer(
-            sim, request, sim.stats, lambda: sim.book.page(parse(params)), "orders", "tx_hash", wallet
+            sim, request, sim.stats, lambda: sim.book.page(_query(sim, params)), "orders", "tx_hash", wallet
         )
         sim.stats.count_status(response.status_code)
         return response

@@ -84,6 +84,14 @@ class SimConfig(BaseModel):
     """Overrides the tier's per-second window."""
     per_10s: int | None = Field(default=None, ge=1)
     """Overrides the tier's per-10-seconds window."""
+    ratelimit_headers: bool = True
+    """Send `x-ratelimit-limit`, `-remaining` and `-reset` (epoch seconds) on every answer of the key's
+    windows, for the window with the least room left (the one refusing, on a 429), as third-party
+    clients of Dome read them "when present" (dome-api.md §4; unverified for the real API). False: a
+    server that only says Retry-After on its 429s."""
+    max_page_rows: int | None = Field(default=None, ge=1)
+    """Dome's /orders pages hold at most this many rows whatever `limit` asks (has_more and the
+    pagination_key go on as usual); None: `limit` rows. Many requests from a small universe (bench)."""
     fault_seed: int = 1
     """Seed of the fault RNG (separate from the universe's)."""
     latency_ms: float = Field(default=0.0, ge=0.0)

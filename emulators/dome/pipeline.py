@@ -108,11 +108,11 @@ async def dome_answer(
         counters.count_fault("burst_429")
         return too_many_requests("Rate limit exceeded, please retry shortly", {"Retry-After": "1"})
     verdict = sim.limiter.admit(key)
-    limit_headers = verdict.headers(config.wall_clock()) if verdict else {}
+    limit_headers = verdict.headers(config.wall_clock()) if verdict and config.ratelimit_headers else {}
     if verdict and not verdict.allowed:
         return too_many_requests(
             f"Rate limit of {verdict.limit} requests exceeded for this API key, retry after {verdict.retry_after} s",
-            limit_headers,
+            limit_headers or {"Retry-After": str(verdict.retry_after)},
         )
     await latency(sim, roll, counters)
     if roll.error_5xx:

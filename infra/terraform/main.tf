@@ -64,16 +64,22 @@ locals {
     for name in ["dispatcher", "fetcher", "loader"] : name => coalesce(lookup(var.images, name, null), "${local.image_repository}/${name}:${var.image_tag}")
   }
 
-  # The key's limits hold across the whole fetcher fleet (design rule 10). Each instance throttles to
-  # floor(limit / max_instances) in both windows, so max_instances x share <= limit even when Cloud Run
-  # runs every instance; the client's 429 back-off covers Cloud Run's brief overshoot of max instances.
+  # The key's limits hold across the whole fetcher fleet (design rule 10). Every instance gets the
+  # key's whole windows as its ceiling (one instance never exceeds the key by itself) and the most
+  # instances (FETCHER_MAX_INSTANCES): it paces itself adaptively from a floor of the key / that
+  # number up to the whole key, by the API's rate-limit headers and 429s, so the running instances use
+  # the whole key together whatever their number (shared/adapters/sources/share.py).
   dome_tier               = lookup(var.dome_tier_limits, var.dome_tier, { per_second = 0, per_10s = 0 })
-  fetcher_rate_per_second = floor(local.dome_tier.per_second / var.fetcher_max_instances)
-  fetcher_rate_per_10s    = floor(local.dome_tier.per_10s / var.fetcher_max_instances)
-  # The same division when the fleet pages the Polymarket Data API instead.
-  fetcher_polymarket_rate_per_10s = floor(var.polymarket_rate_per_10s / var.fetcher_max_instances)
-  # Little's law: an instance keeps its share busy with (sustained requests/s x seconds per request)
-  # wallets in flight; more would only queue on its limiter, holding pushes open for nothing.
+  fetcher_rate_per_second = local.dome_tier.per_second
+  fetcher_rate_per_10s    = local.dome_tier.per_10s
+  # What each instance is owed when every instance runs: at least one request per window.
+  fetcher_floor_per_second = floor(local.dome_tier.per_second / var.fetcher_max_instances)
+  fetcher_floor_per_10s    = floor(local.dome_tier.per_10s / var.fetcher_max_instances)
+  # The same when the fleet pages the Polymarket Data API instead.
+  fetcher_polymarket_rate_per_10s  = var.polymarket_rate_per_10s
+  fetcher_polymarket_floor_per_10s = floor(var.polymarket_rate_per_10s / var.fetcher_max_instances)
+  # Little's law: one instance alone may use the whole key, so it keeps (the key's sustained
+  # requests/s x seconds per request) wallets in flight; more would only queue on its limiter.
   fetcher_sustained_rps = var.trade_source == "dome" ? min(local.fetcher_rate_per_second, local.fetcher_rate_per_10s / 10) : local.fetcher_polymarket_rate_per_10s / 10
   fetcher_concurrency   = max(1, min(var.fetcher_max_concurrency, ceil(local.fetcher_sustained_rps * var.dome_request_seconds)))
   # Dispatch tops up to what the fleet can drain: 4 wallets per fetcher slot, so a backlog never
@@ -106,15 +112,17 @@ locals {
   fetcher_env = {
     TRADE_SOURCE      = var.trade_source
     DOME_API_BASE_URL = var.dome_api_base_url
-    # "custom": the two per-instance numbers below are this instance's whole limit, not a tier preset.
+    # "custom": the key's two windows from dome_tier_limits (which may hold tiers of your own).
     DOME_TIER            = "custom"
     DOME_RATE_PER_SECOND = local.fetcher_rate_per_second
     DOME_RATE_PER_10S    = local.fetcher_rate_per_10s
-    # Used when TRADE_SOURCE=polymarket: this instance's share of the /trades limit.
+    # Used when TRADE_SOURCE=polymarket: the /trades limit, shared the same way.
     POLYMARKET_RATE_PER_10S = local.fetcher_polymarket_rate_per_10s
-    FETCH_BUDGET_SECONDS    = var.fetch_budget_seconds
-    FETCH_MAX_PAGES         = var.fetch_max_pages
-    ALLOWED_PUSH_EMAILS     = join(",", local.push_invoker_emails["fetcher"])
+    # The fleet's size: each instance's floor is the key / this, and it adapts above it.
+    FETCHER_MAX_INSTANCES = var.fetcher_max_instances
+    FETCH_BUDGET_SECONDS  = var.fetch_budget_seconds
+    FETCH_MAX_PAGES       = var.fetch_max_pages
+    ALLOWED_PUSH_EMAILS   = join(",", local.push_invoker_emails["fetcher"])
     # GET /status. The operator account holds run.invoker on the dispatcher only (operators.tf): to reach
     # the fetcher's /status too, it needs that grant here as well.
     ALLOWED_OPERATOR_EMAILS = google_service_account.operator.email
@@ -183,16 +191,16 @@ resource "terraform_data" "invariants" {
       error_message = "dome_tier \"${var.dome_tier}\" is not a key of dome_tier_limits."
     }
     precondition {
-      condition     = local.fetcher_rate_per_second >= 1 && local.fetcher_rate_per_10s >= 1
+      condition     = local.fetcher_floor_per_second >= 1 && local.fetcher_floor_per_10s >= 1
       error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one request per window of the ${var.dome_tier} tier; use at most ${floor(min(local.dome_tier.per_second, local.dome_tier.per_10s))} instances."
     }
     precondition {
-      condition     = var.trade_source != "polymarket" || local.fetcher_polymarket_rate_per_10s >= 1
+      condition     = var.trade_source != "polymarket" || local.fetcher_polymarket_floor_per_10s >= 1
       error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one Polymarket request per 10 s; use at most ${var.polymarket_rate_per_10s} instances."
     }
     precondition {
-      condition     = local.fetcher_rate_per_second * var.fetcher_max_instances <= local.dome_tier.per_second && local.fetcher_rate_per_10s * var.fetcher_max_instances <= local.dome_tier.per_10s
-      error_message = "the fetcher fleet could exceed the ${var.dome_tier} tier's limits."
+      condition     = local.fetcher_rate_per_second <= local.dome_tier.per_second && local.fetcher_rate_per_10s <= local.dome_tier.per_10s
+      error_message = "one fetcher instance could exceed the ${var.dome_tier} tier's limits by itself."
     }
     precondition {
       condition     = var.fetch_budget_seconds + var.ack_margin_seconds <= local.push_ack_deadline_seconds["fetcher"]

@@ -57,15 +57,15 @@ output "subscriptions" {
 }
 
 output "fetcher_fleet" {
-  description = "How the API tier is shared: per-instance limits, instances and concurrency."
+  description = "How the API tier is shared: each instance's ceiling (the whole key) and floor (the key / max instances), instances and concurrency."
   value = {
-    tier                  = var.dome_tier
-    max_instances         = var.fetcher_max_instances
-    concurrency           = local.fetcher_concurrency
-    rate_per_second       = local.fetcher_rate_per_second
-    rate_per_10s          = local.fetcher_rate_per_10s
-    fleet_rate_per_second = local.fetcher_rate_per_second * var.fetcher_max_instances
-    fleet_rate_per_10s    = local.fetcher_rate_per_10s * var.fetcher_max_instances
+    tier               = var.dome_tier
+    max_instances      = var.fetcher_max_instances
+    concurrency        = local.fetcher_concurrency
+    ceiling_per_second = local.fetcher_rate_per_second
+    ceiling_per_10s    = local.fetcher_rate_per_10s
+    floor_per_second   = local.fetcher_floor_per_second
+    floor_per_10s      = local.fetcher_floor_per_10s
   }
 }
 

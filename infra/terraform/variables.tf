@@ -189,7 +189,7 @@ variable "polymarket_rate_per_10s" {
 
 variable "fetcher_max_instances" {
   type        = number
-  description = "Most fetcher instances. Each gets floor(tier / this) of both windows, so the fleet stays under the key; must not exceed the tier's per-second limit (checked at plan)."
+  description = "Most fetcher instances (FETCHER_MAX_INSTANCES). Each is owed tier / this and adapts up to the whole key by the API's answers, so the instances running use the whole key together; must not exceed the tier's per-second limit (checked at plan)."
   default     = 10
 
   validation {
@@ -200,7 +200,7 @@ variable "fetcher_max_instances" {
 
 variable "dome_request_seconds" {
   type        = number
-  description = "Typical seconds one API page takes (latency plus parsing). Sizes fetcher concurrency by Little's law: wallets per instance = per-instance rate x this."
+  description = "Typical seconds one API page takes (latency plus parsing). Sizes fetcher concurrency by Little's law: wallets per instance = the key's sustained rate x this (one instance may use the whole key)."
   default     = 1
 
   validation {

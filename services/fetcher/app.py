@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,12 +59,15 @@ def create_app(settings: FetcherSettings | None = None, overrides: Overrides | N
         return {"status": "ok"}
 
     @app.get("/status")
-    def status() -> dict[str, Any]:
+    async def status() -> dict[str, Any]:
         """This instance's view of the trade API: the breaker (open: every wallet failed, pushes get 503
-        at once without a request until a probe succeeds) and the requests it sent."""
+        at once without a request until a probe succeeds), the requests it sent, and the pace it keeps
+        (its share of the key when several instances share it; null: unlimited). On the event loop:
+        it reads counters only, and must answer while every worker thread waits on the limiter."""
         deps: FetcherDeps = app.state.deps
         breaker = deps.source.breaker_state()
         stats = deps.source.stats
+        pace = deps.source.pace_per_second()
         return {
             "source": deps.source.name,
             "breaker": {
@@ -75,6 +79,7 @@ def create_app(settings: FetcherSettings | None = None, overrides: Overrides | N
             "requests": stats.requests,
             "rate_limited": stats.rate_limited,
             "retries": stats.retries,
+            "pace_per_second": round(pace, 2) if math.isfinite(pace) else None,
         }
 
     @app.post("/", status_code=204)

@@ -61,6 +61,11 @@ class TradeSource(Protocol):
         """Whether this process still calls the API (see shared/adapters/sources/breaker.py)."""
         ...
 
+    def pace_per_second(self) -> float:
+        """The requests per second this process allows itself now: its share of the key in a fleet
+        (shared/adapters/sources/share.py), else the key's sustained rate; inf when unlimited."""
+        ...
+
     def close(self) -> None: ...
 
 

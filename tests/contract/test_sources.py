@@ -26,6 +26,7 @@ from emulators.truth import Verification, verify_dome, verify_polymarket
 from shared.adapters.sources.dome import DomeSource
 from shared.adapters.sources.limiter import TIERS, RateLimiter, Window
 from shared.adapters.sources.polymarket import PolymarketSource
+from shared.adapters.sources.share import FleetShare
 from shared.core.errors import (
     AuthFailure,
     MalformedPage,
@@ -75,7 +76,13 @@ class Contract:
         return u.special.get(name) or u.data_api_special[name]
 
     def client(
-        self, source: str, *, unthrottled: bool = False, max_attempts: int = 10, **kwargs: Any
+        self,
+        source: str,
+        *,
+        unthrottled: bool = False,
+        max_attempts: int = 10,
+        limiter: RateLimiter | None = None,
+        **kwargs: Any,
     ) -> DomeSource | PolymarketSource:
         """The real client as the product builds it, on the shared fake clock. `unthrottled`: no
         client-side limiter, so the server's windows are what stops it."""
@@ -84,7 +91,7 @@ class Contract:
             return DomeSource(
                 self.sim.base_url,
                 kwargs.pop("api_key", "contract-key"),
-                RateLimiter(windows, clock=self.clock),
+                limiter or RateLimiter(windows, clock=self.clock),
                 clock=self.clock,
                 max_attempts=max_attempts,
                 **kwargs,
@@ -255,6 +262,19 @@ def test_the_servers_window_answers_429_with_retry_after_and_the_client_waits_it
     assert_exact(sim, source, rows, [wallet], tmp_path)
     assert client.stats.rate_limited >= 1 and sim.sim.state.stats.rate_limited == client.stats.rate_limited
     assert max(sim.clock.slept) >= 1.0  # the Retry-After the server sent, honoured in (fake) time
+
+
+def test_an_instance_of_a_fleet_learns_its_part_of_the_key_from_the_answers(sim: Contract, tmp_path: Path) -> None:
+    """Alone on the key, by the simulator's x-ratelimit-* headers: from its floor (a tenth of the target)
+    to the whole key's target within seconds, without a 429."""
+    share = FleetShare(TIERS["dev"], instances=10)
+    client = sim.client("dome", limiter=RateLimiter(TIERS["dev"], clock=sim.clock, share=share))
+    client.page_size = 5  # 201 requests
+    wallet = sim.wallet("n1001")
+    start = client.pace_per_second()
+    assert_exact(sim, "dome", rows_of(walk(client, wallet)), [wallet], tmp_path)
+    assert start == share.floor and client.pace_per_second() >= 0.9 * share.target
+    assert client.stats.rate_limited == 0
 
 
 @pytest.mark.parametrize("source", SOURCES)

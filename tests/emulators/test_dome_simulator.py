@@ -516,6 +516,24 @@ def test_dev_tier_10_second_window_binds_after_500(make_client: Any, universe: U
     assert get(client, user=wallet).status_code == 200
 
 
+def test_without_ratelimit_headers_a_429_says_only_retry_after(make_client: Any, universe: Universe) -> None:
+    clock = FakeClock()
+    client = make_client(tier="free", clock=clock, ratelimit_headers=False)
+    wallet = universe.special["one"]
+    answers = [get(client, user=wallet) for _ in range(11)]
+    assert [a.status_code for a in answers] == [200] * 10 + [429]
+    assert not any(k.startswith("x-ratelimit") for a in answers for k in a.headers)
+    assert answers[-1].headers["Retry-After"] == "1"
+
+
+def test_max_page_rows_caps_each_page_and_the_walk_still_ends_complete(make_client: Any, universe: Universe) -> None:
+    client = make_client(max_page_rows=7)
+    wallet = universe.special["n1000"]
+    pages = walk(client, wallet, limit=1000)
+    assert max(pages.sizes) == 7 and len(pages.rows) == 1000 == universe.count(wallet)
+    assert len({(r["tx_hash"], r["log_index"], r["order_hash"]) for r in pages.rows}) == 1000
+
+
 def test_refused_requests_do_not_count_and_keys_are_separate(make_client: Any, universe: Universe) -> None:
     clock = FakeClock()
     client = make_client(per_second=2, clock=clock)

@@ -257,8 +257,11 @@ def single_writer_problems(root: Module, writers: Iterable[str] = ("loader",)) -
 
 
 def fleet_rate_problems(directory: Path | str, fetcher: str = "fetcher", **variables: Any) -> list[str]:
-    """For every tier preset in dome_tier_limits: instances x per-instance rate <= the tier, both windows,
-    and every instance gets at least one request per window (else the fleet cannot make progress)."""
+    """For every tier preset in dome_tier_limits, what makes the fleet's adaptive shares safe
+    (shared/adapters/sources/share.py): each instance's ceiling, the key's windows it is given, is at
+    most the tier (one instance never exceeds the key by itself); FETCHER_MAX_INSTANCES is the
+    service's max instances (so the floors, the key / that, add up to at most the key); and every
+    instance's floor is at least one request per window (else the fleet cannot make progress)."""
     problems = []
     tiers = plan(directory, **variables).var["dome_tier_limits"]
     for tier, limits in tiers.items():
@@ -267,17 +270,21 @@ def fleet_rate_problems(directory: Path | str, fetcher: str = "fetcher", **varia
         if service is None:
             return [f"no Cloud Run service named {fetcher}"]
         env, most = service_env(service), max_instances(service)
+        instances = env.get("FETCHER_MAX_INSTANCES")
+        if instances != most:
+            problems.append(
+                f"{tier}: FETCHER_MAX_INSTANCES={instances!r} is not the {most!r} instances Cloud Run may run"
+            )
+            continue
         for key, window in (("DOME_RATE_PER_SECOND", "per_second"), ("DOME_RATE_PER_10S", "per_10s")):
             if key not in env:
                 problems.append(f"{tier}: {fetcher} has no {key}")
                 continue
-            share = float(env[key])
-            if share < 1:
-                problems.append(f"{tier}: {key}={env[key]} gives each instance no requests")
-            if share * most > limits[window]:
-                problems.append(
-                    f"{tier}: {most} instances x {key}={env[key]} exceeds the tier's {limits[window]} {window}"
-                )
+            ceiling = float(env[key])
+            if ceiling > limits[window]:
+                problems.append(f"{tier}: one instance's {key}={env[key]} exceeds the tier's {limits[window]} {window}")
+            if ceiling // float(instances) < 1:
+                problems.append(f"{tier}: {key}={env[key]} / {instances} instances gives each instance no requests")
     return problems
 
 

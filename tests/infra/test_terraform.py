@@ -161,24 +161,26 @@ def test_tier_presets_are_the_published_dome_tiers(plan):
 
 def test_fetcher_fleet_stays_under_every_tiers_limits(plan):
     assert checks.fleet_rate_problems(TF) == []
-    # and the numbers the services receive for the default tier (dev): 10 instances share 100/s, 500/10 s
+    # and the numbers the services receive for the default tier (dev): each of at most 10 instances has
+    # the whole key (100/s, 500/10 s) as its ceiling and adapts its share above a tenth of it
     env = checks.service_env(services(plan)["fetcher"])
-    assert (env["DOME_RATE_PER_SECOND"], env["DOME_RATE_PER_10S"], env["DOME_TIER"]) == (10, 50, "custom")
-    assert checks.max_instances(services(plan)["fetcher"]) == 10
+    assert (env["DOME_RATE_PER_SECOND"], env["DOME_RATE_PER_10S"], env["DOME_TIER"]) == (100, 500, "custom")
+    assert env["FETCHER_MAX_INSTANCES"] == checks.max_instances(services(plan)["fetcher"]) == 10
 
 
 @pytest.mark.parametrize("instances", [1, 3, 7])
 def test_fetcher_fleet_stays_under_every_tier_at_other_sizes(instances):
-    """Sizes that do not divide the limits: the share must round down."""
+    """Sizes that do not divide the limits."""
     assert checks.fleet_rate_problems(TF, fetcher_max_instances=instances) == []
 
 
 @pytest.mark.parametrize("instances", [1, 3, 7, 10])
 def test_fetcher_fleet_stays_under_the_polymarket_limit(instances):
     fetcher = services(checks.plan(TF, trade_source="polymarket", fetcher_max_instances=instances))["fetcher"]
-    share = checks.service_env(fetcher)["POLYMARKET_RATE_PER_10S"]
-    assert share >= 1 and share * checks.max_instances(fetcher) <= 200
-    assert "DOME_API_KEY" not in checks.service_env(fetcher)  # no secret needed for the public API
+    env = checks.service_env(fetcher)
+    assert env["POLYMARKET_RATE_PER_10S"] == 200  # each instance's ceiling: the whole /trades limit
+    assert env["FETCHER_MAX_INSTANCES"] == checks.max_instances(fetcher) == instances
+    assert "DOME_API_KEY" not in env  # no secret needed for the public API
 
 
 @pytest.mark.parametrize("source", ["dome", "polymarket"])
@@ -269,6 +271,7 @@ def test_each_service_gets_the_environment_it_reads(plan):
             "DOME_RATE_PER_SECOND",
             "DOME_RATE_PER_10S",
             "POLYMARKET_RATE_PER_10S",
+            "FETCHER_MAX_INSTANCES",
             "FETCH_BUDGET_SECONDS",
             "FETCH_MAX_PAGES",
             "ALLOWED_PUSH_EMAILS",
@@ -706,22 +709,31 @@ module "fetcher" {
   max_instances   = 3
   timeout_seconds = 300
   env = {
-    DOME_RATE_PER_SECOND = %(rounding)s(local.tier.per_second / 3)
-    DOME_RATE_PER_10S    = %(rounding)s(local.tier.per_10s / 3)
+    DOME_RATE_PER_SECOND  = %(scale)s * local.tier.per_second
+    DOME_RATE_PER_10S     = %(scale)s * local.tier.per_10s
+    FETCHER_MAX_INSTANCES = %(instances)s
   }
 }
 """
 
 
-def test_fleet_checker_catches_a_share_rounded_up(tmp_path):
-    assert checks.fleet_rate_problems(write(tmp_path / "floor", FLEET % {"rounding": "floor"})) == []
-    problems = checks.fleet_rate_problems(write(tmp_path / "ceil", FLEET % {"rounding": "ceil"}))
-    assert any("free: 3 instances x DOME_RATE_PER_SECOND=4 exceeds the tier's 10 per_second" in p for p in problems)
+def test_fleet_checker_catches_a_ceiling_above_the_key(tmp_path):
+    assert checks.fleet_rate_problems(write(tmp_path / "key", FLEET % {"scale": 1, "instances": 3})) == []
+    problems = checks.fleet_rate_problems(write(tmp_path / "twice", FLEET % {"scale": 2, "instances": 3}))
+    assert "free: one instance's DOME_RATE_PER_SECOND=20 exceeds the tier's 10 per_second" in problems
+
+
+def test_fleet_checker_catches_a_fleet_size_that_is_not_cloud_runs(tmp_path):
+    """Told 1 while Cloud Run may run 3, every instance would take the whole key as its floor."""
+    problems = checks.fleet_rate_problems(write(tmp_path, FLEET % {"scale": 1, "instances": 1}))
+    assert "free: FETCHER_MAX_INSTANCES=1 is not the 3 instances Cloud Run may run" in problems
 
 
 def test_fleet_checker_catches_instances_left_without_requests(tmp_path):
-    snippet = write(tmp_path, (FLEET % {"rounding": "floor"}).replace("/ 3)", "/ 30)").replace("= 3\n", "= 30\n"))
-    assert "free: DOME_RATE_PER_SECOND=0 gives each instance no requests" in checks.fleet_rate_problems(snippet)
+    snippet = write(tmp_path, (FLEET % {"scale": 1, "instances": 30}).replace("= 3\n", "= 30\n"))
+    assert "free: DOME_RATE_PER_SECOND=10 / 30 instances gives each instance no requests" in checks.fleet_rate_problems(
+        snippet
+    )
 
 
 def test_name_checker_catches_a_name_hard_coded_differently(tmp_path, resources):

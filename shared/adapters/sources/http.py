@@ -111,6 +111,9 @@ class HttpTradeClient:
     def breaker_state(self) -> BreakerState:
         return self.breaker.state()
 
+    def pace_per_second(self) -> float:
+        return self.limiter.rate_per_second
+
     def classify_status(self, response: requests.Response, context: dict[str, Any]) -> PipelineError:
         raise NotImplementedError
 
@@ -165,6 +168,7 @@ class HttpTradeClient:
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise SourceUnavailable(f"GET {url}: {type(exc).__name__}: {_reason(exc)}", **context) from None
         status = response.status_code
+        self.limiter.observe(status, response.headers)  # the fleet's share learns from every answer
         if status != 200:
             self.stats.errors_by_status[status] = self.stats.errors_by_status.get(status, 0) + 1
         if status == 429:
