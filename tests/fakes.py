@@ -147,6 +147,9 @@ class WindowedTradeSource:
     def close(self) -> None:
         pass
 
+    def pace_per_second(self) -> float:
+        return float("inf")
+
     def breaker_state(self) -> BreakerState:
         return BreakerState(False, 0, 0, None, None)
 

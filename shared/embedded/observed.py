@@ -147,6 +147,9 @@ class ObservedSource:
     def breaker_state(self) -> BreakerState:
         return self.inner.breaker_state()
 
+    def pace_per_second(self) -> float:
+        return self.inner.pace_per_second()
+
     def close(self) -> None:
         self.inner.close()
 
