@@ -67,9 +67,12 @@ locals {
   # The key's limits hold across the whole fetcher fleet (design rule 10). Each instance throttles to
   # floor(limit / max_instances) in both windows, so max_instances x share <= limit even when Cloud Run
   # runs every instance; the client's 429 back-off covers Cloud Run's brief overshoot of max instances.
+  # With verify_api_counts the dispatcher asks Dome for counts (POST /verify) and takes one share too.
   dome_tier               = lookup(var.dome_tier_limits, var.dome_tier, { per_second = 0, per_10s = 0 })
-  fetcher_rate_per_second = floor(local.dome_tier.per_second / var.fetcher_max_instances)
-  fetcher_rate_per_10s    = floor(local.dome_tier.per_10s / var.fetcher_max_instances)
+  verify_api_counts       = var.verify_api_counts && var.trade_source == "dome"
+  api_callers             = var.fetcher_max_instances + (local.verify_api_counts ? 1 : 0)
+  fetcher_rate_per_second = floor(local.dome_tier.per_second / local.api_callers)
+  fetcher_rate_per_10s    = floor(local.dome_tier.per_10s / local.api_callers)
   # The same division when the fleet pages the Polymarket Data API instead.
   fetcher_polymarket_rate_per_10s = floor(var.polymarket_rate_per_10s / var.fetcher_max_instances)
   # Little's law: an instance keeps its share busy with (sustained requests/s x seconds per request)
@@ -91,13 +94,24 @@ locals {
   # Who may call which route (docs/design.md, "Who may call"): each service checks the `email` of the
   # caller's ID token against these, per route; the push identities are the subscriptions' own.
   push_invoker_emails = { for name, s in local.push_subscriptions : s.push_service => module.push[name].invoker_email... }
-  dispatcher_env = {
+  dispatcher_env = merge({
     TRADERS_TABLE            = local.traders_table
     LEASE_SECONDS            = var.lease_seconds
     MAX_IN_FLIGHT            = local.max_in_flight
     ALLOWED_SCHEDULER_EMAILS = google_service_account.scheduler.email
     ALLOWED_OPERATOR_EMAILS  = google_service_account.operator.email
-  }
+    # The source of the tasks it publishes (a fetcher dead-letters a task for another source) and of
+    # the checkpoints /verify proves.
+    TRADE_SOURCE = var.trade_source
+    }, {
+    # POST /verify's counts (verify_api_counts): one share of the key's limits, like one more fetcher.
+    for name, value in {
+      DOME_API_BASE_URL    = var.dome_api_base_url
+      DOME_TIER            = "custom"
+      DOME_RATE_PER_SECOND = local.fetcher_rate_per_second
+      DOME_RATE_PER_10S    = local.fetcher_rate_per_10s
+    } : name => value if local.verify_api_counts
+  })
   fetcher_env = {
     TRADE_SOURCE      = var.trade_source
     DOME_API_BASE_URL = var.dome_api_base_url
@@ -179,15 +193,15 @@ resource "terraform_data" "invariants" {
     }
     precondition {
       condition     = local.fetcher_rate_per_second >= 1 && local.fetcher_rate_per_10s >= 1
-      error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one request per window of the ${var.dome_tier} tier; use at most ${floor(min(local.dome_tier.per_second, local.dome_tier.per_10s))} instances."
+      error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one request per window of the ${var.dome_tier} tier; use at most ${floor(min(local.dome_tier.per_second, local.dome_tier.per_10s)) - (local.verify_api_counts ? 1 : 0)} instances${local.verify_api_counts ? " (verify_api_counts takes one share)" : ""}."
     }
     precondition {
       condition     = var.trade_source != "polymarket" || local.fetcher_polymarket_rate_per_10s >= 1
       error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one Polymarket request per 10 s; use at most ${var.polymarket_rate_per_10s} instances."
     }
     precondition {
-      condition     = local.fetcher_rate_per_second * var.fetcher_max_instances <= local.dome_tier.per_second && local.fetcher_rate_per_10s * var.fetcher_max_instances <= local.dome_tier.per_10s
-      error_message = "the fetcher fleet could exceed the ${var.dome_tier} tier's limits."
+      condition     = local.fetcher_rate_per_second * local.api_callers <= local.dome_tier.per_second && local.fetcher_rate_per_10s * local.api_callers <= local.dome_tier.per_10s
+      error_message = "the fetcher fleet (and the dispatcher's share, with verify_api_counts) could exceed the ${var.dome_tier} tier's limits."
     }
     precondition {
       condition     = var.fetch_budget_seconds + var.ack_margin_seconds <= local.push_ack_deadline_seconds["fetcher"]
@@ -274,6 +288,13 @@ module "dispatcher" {
   # Internal by default: the scheduler, and operators inside the project's network; see var.dispatcher_ingress.
   ingress = var.dispatcher_ingress
   env     = merge(local.common_env, local.dispatcher_env)
+  # The key for POST /verify's counts, only with verify_api_counts; read off the grant, as the fetcher's,
+  # so the revision is created only once the dispatcher may read it.
+  secret_env = {
+    for name, ref in {
+      DOME_API_KEY = local.verify_api_counts ? google_secret_manager_secret_iam_member.dispatcher_reads_api_key["dispatcher"].secret_id : ""
+    } : name => { secret = reverse(split("/", ref))[0], version = "latest" } if local.verify_api_counts
+  }
   # The operator service account's run.invoker is in operators.tf; operators themselves impersonate it.
   invokers            = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
   deletion_protection = var.deletion_protection

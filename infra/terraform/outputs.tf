@@ -66,6 +66,8 @@ output "fetcher_fleet" {
     rate_per_10s          = local.fetcher_rate_per_10s
     fleet_rate_per_second = local.fetcher_rate_per_second * var.fetcher_max_instances
     fleet_rate_per_10s    = local.fetcher_rate_per_10s * var.fetcher_max_instances
+    # verify_api_counts: the dispatcher's POST /verify takes one more share of the same size
+    verify_share = local.verify_api_counts
   }
 }
 

@@ -4,6 +4,7 @@ backfill run --wallets FILE --db PATH [--workers N] [--source dome|polymarket]
 backfill run --wallets FILE --warehouse bigquery --project P --dataset D [--bucket gs://B]
 backfill status --db PATH                      (or --warehouse bigquery --project P --dataset D)
 backfill dead-letters list|replay --db PATH
+backfill verify --db PATH [--requeue] [--json]  (every complete wallet: checkpoint = warehouse = API)
 backfill probe --wallet W [--source polymarket]
 """
 
@@ -13,7 +14,7 @@ import sys
 
 import typer
 
-from shared.cli import operate, probe, run
+from shared.cli import operate, probe, run, verify
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 letters_app = typer.Typer(no_args_is_help=True, help="Inspect and replay dead letters.")
@@ -21,6 +22,7 @@ app.add_typer(letters_app, name="dead-letters")
 app.command()(run.run)
 app.command()(operate.status)
 app.command()(probe.probe)
+app.command("verify")(verify.verify_command)
 letters_app.command("list")(operate.letters_list)
 letters_app.command("replay")(operate.letters_replay)
 

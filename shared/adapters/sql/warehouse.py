@@ -23,11 +23,12 @@ from shared.adapters.sql import letters as lt
 from shared.adapters.sql import loadpath as lp
 from shared.adapters.sql import lookups as lk
 from shared.adapters.sql import statements as st
+from shared.adapters.sql import verify as vf
 from shared.adapters.sql.dialect import Dialect, Sql
 from shared.core.chain import Segment
 from shared.core.messages import FileReady, LookupReady
 from shared.core.tables import Column
-from shared.ports.warehouse import Candidate, CheckpointUpdate, Status
+from shared.ports.warehouse import Candidate, CheckpointUpdate, Status, Stored
 
 CHUNK = 5000  # wallets per parameterised statement (BigQuery caps a query request at 12 MB)
 
@@ -193,6 +194,30 @@ class SqlWarehouse:
         out.markets_not_found, out.events_not_found = lookups["markets_not_found"], lookups["events_not_found"]
         out.oldest_unresolved_fetch, out.condition_ids = lookups["oldest_unresolved_fetch"], lookups["condition_ids"]
         return out
+
+    # -- reconciliation ---------------------------------------------------------------------------------
+
+    def complete_wallets(self, after: str | None, limit: int, wallets: list[str] | None = None) -> list[Stored]:
+        limit = min(limit, CHUNK)
+        chunk = list(self.query(vf.complete_checkpoints(self.names, after, limit, wallets)))
+        if not chunk:
+            return []
+        addresses = [r["wallet_address"] for r in chunk]
+        rows = {r["wallet_address"]: int(r["n"]) for r in self.query(vf.stored_rows(self.names, addresses))}
+        finals = {
+            (r["wallet_address"], r["run_id"]): int(r["n"]) for r in self.query(vf.final_parts(self.names, addresses))
+        }
+        return [
+            Stored(
+                r["wallet_address"],
+                r["run_id"],
+                r["source"],
+                int(r["trades_loaded"] or 0),
+                rows.get(r["wallet_address"], 0),
+                finals.get((r["wallet_address"], r["run_id"]), 0),
+            )
+            for r in chunk
+        ]
 
     def _first(self, sql: Sql) -> dict[str, Any]:
         return next(iter(self.query(sql)))
