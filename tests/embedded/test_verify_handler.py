@@ -165,3 +165,22 @@ def test_a_bounded_call_says_where_the_next_one_resumes(warehouse, store, publis
 def test_only_what_a_refetch_repairs_is_requeued():
     repaired = {Verdict.NOT_MERGED, Verdict.ROWS_MISSING, Verdict.ROWS_EXTRA, Verdict.API_HAS_MORE}
     assert repaired == REPAIRABLE
+
+
+def test_tens_of_thousands_of_wallets_are_walked_a_chunk_at_a_time(warehouse, clock):
+    wallet = "printf('0x%040x', i)"
+    sql(
+        warehouse,
+        f"""INSERT INTO checkpoints (wallet_address, run_id, source, status, parts_loaded, final_part,
+        trades_loaded) SELECT {wallet}, 'r1', 'dome', 'complete', 1, 0, 0 FROM range(1, 12002) AS t(i)""",
+    )
+    sql(
+        warehouse,
+        f"""INSERT INTO checkpoint_parts (wallet_address, run_id, part, uri, "rows", final)
+        SELECT {wallet}, 'r1', 0, 'file:///parts/' || i, 0, TRUE FROM range(1, 12002) AS t(i)""",
+    )
+    seen = []
+    report = verify(
+        warehouse=warehouse, counter=None, source="dome", clock=clock, on_chunk=lambda r: seen.append(r.checked)
+    )
+    assert seen == [5000, 10_000, 12_001] and (report.checked, report.mismatched) == (12_001, 0)
