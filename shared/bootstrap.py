@@ -44,7 +44,7 @@ from shared.ports.clock import Clock
 from shared.ports.deadletters import DeadLetterInbox, DeadLetterSink, DeadLetterStore
 from shared.ports.objectstore import ObjectStore
 from shared.ports.publisher import Publisher
-from shared.ports.source import MarketSource, TradeSource
+from shared.ports.source import MarketSource, TradeCounter, TradeSource
 from shared.ports.warehouse import Warehouse
 from shared.resources import load_resources
 from shared.settings import CloudSettings, DispatcherSettings, FetcherSettings, LoaderSettings, Settings
@@ -64,6 +64,7 @@ class Overrides:
     markets: MarketSource | None = None
     clock: Clock | None = None
     certificates: Certificates | None = None  # Google's certificates, for the services' caller check
+    counter: TradeCounter | None = None  # the API's own counts, for the dispatcher's /verify
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class DispatcherDeps:
     dead_letters: DeadLetterStore
     inbox: DeadLetterInbox
     clock: Clock
+    counter: TradeCounter | None = None  # POST /verify compares with the API's counts (None: "n/a")
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,16 @@ def make_source(settings: Settings, *, clock: Clock | None = None, taker_only: b
         return DomeSource(settings.dome_api_base_url, key, limiter, **http)
     limiter = key_limiter((Window(settings.polymarket_rate_per_10s, 10.0),), settings, clock)
     return PolymarketSource(settings.polymarket_api_base_url, limiter, taker_only=taker_only, **http)
+
+
+def trade_counter(settings: Settings, *, clock: Clock | None = None) -> TradeCounter | None:
+    """The API's own count of a wallet's trades, where one request gives it: Dome (a client of its own,
+    under the key's limits as this process has them). The Data API has no total: None."""
+    source = make_source(settings, clock=clock)
+    if isinstance(source, DomeSource):
+        return source
+    source.close()
+    return None
 
 
 def make_market_source(settings: Settings, trades: TradeSource, *, clock: Clock | None = None) -> MarketSource:
@@ -236,7 +248,12 @@ def dispatcher(s: DispatcherSettings, o: Overrides = Overrides()) -> DispatcherD
     inbox = o.inbox or PubSubDeadLetterInbox(
         SubscriberClient(), s.gcp_project, load_resources().dead_letter_subscriptions()
     )
-    return DispatcherDeps(warehouse, o.publisher or _publisher(s), SqlDeadLetters(warehouse, clock), inbox, clock)
+    # Dome's counts for POST /verify, when the dispatcher holds a key: Terraform gives it one (and its
+    # share of the key's limits) with verify_api_counts = true.
+    counter = o.counter or (trade_counter(s, clock=clock) if s.trade_source == "dome" and s.dome_api_key else None)
+    return DispatcherDeps(
+        warehouse, o.publisher or _publisher(s), SqlDeadLetters(warehouse, clock), inbox, clock, counter
+    )
 
 
 def fetcher(s: FetcherSettings, o: Overrides = Overrides()) -> FetcherDeps:

@@ -161,8 +161,8 @@ class CloudSettings(Settings):
     )
     allowed_operator_emails: str = Field(
         "",
-        description="ALLOWED_OPERATOR_EMAILS: comma-separated emails that may call GET /status and POST "
-        "/dead-letters/replay: the operator service account, which operators impersonate "
+        description="ALLOWED_OPERATOR_EMAILS: comma-separated emails that may call GET /status, POST /verify and "
+        "POST /dead-letters/replay: the operator service account, which operators impersonate "
         "(gcloud auth print-identity-token --impersonate-service-account=OPERATOR_SA --audiences=URL "
         "--include-email)",
     )

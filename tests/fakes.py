@@ -90,6 +90,14 @@ class FakeTradeSource:
     def pace_per_second(self) -> float:
         return float("inf")
 
+    def count(self, wallet: str) -> int:
+        """The TradeCounter port: what the API holds for the wallet, in one request."""
+        self.requests.append((wallet, "count"))
+        self.stats.requests += 1
+        if wallet in self.fail:
+            raise self.fail[wallet]
+        return self.counts.get(wallet, 0)
+
     def pages(
         self, wallet: str, cursor: str | None = None, since: int | None = None, until: int | None = None
     ) -> Iterator[Page]:

@@ -116,6 +116,17 @@ resource "google_secret_manager_secret_iam_member" "fetcher_reads_api_key" {
   member    = local.fetcher
 }
 
+# POST /verify compares with Dome's own counts only with var.verify_api_counts: then the dispatcher reads
+# the key too (and takes one share of its limits, main.tf).
+resource "google_secret_manager_secret_iam_member" "dispatcher_reads_api_key" {
+  for_each = { for name, member in { dispatcher = local.dispatcher } : name => member if local.verify_api_counts }
+
+  project   = var.project
+  secret_id = google_secret_manager_secret.dome_api_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = each.value
+}
+
 # Reading and changing a table's rows, nothing else: dataEditor would also let its holder delete the table
 # or change its schema. Granted on single tables (the loader's three, the dispatcher's two).
 resource "google_project_iam_custom_role" "table_writer" {

@@ -75,6 +75,12 @@ locals {
   # What each instance is owed when every instance runs: at least one request per window.
   fetcher_floor_per_second = floor(local.dome_tier.per_second / var.fetcher_max_instances)
   fetcher_floor_per_10s    = floor(local.dome_tier.per_10s / var.fetcher_max_instances)
+  # With verify_api_counts the dispatcher asks Dome for counts (POST /verify) at a fixed share the size
+  # of one more fetcher's floor; the fleet, pacing itself by the key's rate-limit headers, counts those
+  # requests in the key's window and leaves them room.
+  verify_api_counts      = var.verify_api_counts && var.trade_source == "dome"
+  verify_rate_per_second = floor(local.dome_tier.per_second / (var.fetcher_max_instances + 1))
+  verify_rate_per_10s    = floor(local.dome_tier.per_10s / (var.fetcher_max_instances + 1))
   # The same when the fleet pages the Polymarket Data API instead.
   fetcher_polymarket_rate_per_10s  = var.polymarket_rate_per_10s
   fetcher_polymarket_floor_per_10s = floor(var.polymarket_rate_per_10s / var.fetcher_max_instances)
@@ -97,9 +103,10 @@ locals {
   # Who may call which route (docs/design.md, "Who may call"): each service checks the `email` of the
   # caller's ID token against these, per route; the push identities are the subscriptions' own.
   push_invoker_emails = { for name, s in local.push_subscriptions : s.push_service => module.push[name].invoker_email... }
-  dispatcher_env = {
+  dispatcher_env = merge({
     TRADERS_TABLE = local.traders_table
-    # The tasks it sends name the source the fetchers page: the same variable as theirs.
+    # The tasks it sends name the source the fetchers page (a fetcher dead-letters a task for another
+    # source), and /verify proves checkpoints of that source: the same variable as theirs.
     TRADE_SOURCE             = var.trade_source
     LEASE_SECONDS            = var.lease_seconds
     MAX_IN_FLIGHT            = local.max_in_flight
@@ -108,7 +115,15 @@ locals {
     SYNC_LOOKBACK_SECONDS    = var.sync_lookback_seconds
     ALLOWED_SCHEDULER_EMAILS = google_service_account.scheduler.email
     ALLOWED_OPERATOR_EMAILS  = google_service_account.operator.email
-  }
+    }, {
+    # POST /verify's counts (verify_api_counts): a fixed share of the key's limits, one more fetcher's floor.
+    for name, value in {
+      DOME_API_BASE_URL    = var.dome_api_base_url
+      DOME_TIER            = "custom"
+      DOME_RATE_PER_SECOND = local.verify_rate_per_second
+      DOME_RATE_PER_10S    = local.verify_rate_per_10s
+    } : name => value if local.verify_api_counts
+  })
   fetcher_env = {
     TRADE_SOURCE      = var.trade_source
     DOME_API_BASE_URL = var.dome_api_base_url
@@ -191,8 +206,8 @@ resource "terraform_data" "invariants" {
       error_message = "dome_tier \"${var.dome_tier}\" is not a key of dome_tier_limits."
     }
     precondition {
-      condition     = local.fetcher_floor_per_second >= 1 && local.fetcher_floor_per_10s >= 1
-      error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one request per window of the ${var.dome_tier} tier; use at most ${floor(min(local.dome_tier.per_second, local.dome_tier.per_10s))} instances."
+      condition     = local.fetcher_floor_per_second >= 1 && local.fetcher_floor_per_10s >= 1 && (!local.verify_api_counts || (local.verify_rate_per_second >= 1 && local.verify_rate_per_10s >= 1))
+      error_message = "fetcher_max_instances = ${var.fetcher_max_instances} leaves each fetcher less than one request per window of the ${var.dome_tier} tier; use at most ${floor(min(local.dome_tier.per_second, local.dome_tier.per_10s)) - (local.verify_api_counts ? 1 : 0)} instances${local.verify_api_counts ? " (verify_api_counts takes one share)" : ""}."
     }
     precondition {
       condition     = var.trade_source != "polymarket" || local.fetcher_polymarket_floor_per_10s >= 1
@@ -287,6 +302,13 @@ module "dispatcher" {
   # Internal by default: the scheduler, and operators inside the project's network; see var.dispatcher_ingress.
   ingress = var.dispatcher_ingress
   env     = merge(local.common_env, local.dispatcher_env)
+  # The key for POST /verify's counts, only with verify_api_counts; read off the grant, as the fetcher's,
+  # so the revision is created only once the dispatcher may read it.
+  secret_env = {
+    for name, ref in {
+      DOME_API_KEY = local.verify_api_counts ? google_secret_manager_secret_iam_member.dispatcher_reads_api_key["dispatcher"].secret_id : ""
+    } : name => { secret = reverse(split("/", ref))[0], version = "latest" } if local.verify_api_counts
+  }
   # The operator service account's run.invoker is in operators.tf; operators themselves impersonate it.
   invokers            = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
   deletion_protection = var.deletion_protection

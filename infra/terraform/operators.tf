@@ -1,6 +1,6 @@
 # Operators (docs/design.md, "Who may call"): Cloud Run IAM admits a caller to a service, not to a route,
 # and a Google ID token carries an email, never group membership. So operators are ONE service account:
-# the dispatcher admits its email on GET /status and POST /dead-letters/replay (ALLOWED_OPERATOR_EMAILS),
+# the dispatcher admits its email on GET /status, POST /verify and POST /dead-letters/replay (ALLOWED_OPERATOR_EMAILS),
 # and var.operator_members may mint its ID tokens:
 #
 #   gcloud auth print-identity-token --impersonate-service-account=<output operator_service_account> \
@@ -33,6 +33,6 @@ resource "google_cloud_run_v2_service_iam_member" "operator_invokes_dispatcher" 
 }
 
 output "operator_service_account" {
-  description = "Impersonate this account to call the dispatcher's /status and /dead-letters/replay (see operators.tf)."
+  description = "Impersonate this account to call the dispatcher's /status, /verify and /dead-letters/replay (see operators.tf)."
   value       = google_service_account.operator.email
 }

@@ -66,6 +66,9 @@ output "fetcher_fleet" {
     ceiling_per_10s    = local.fetcher_rate_per_10s
     floor_per_second   = local.fetcher_floor_per_second
     floor_per_10s      = local.fetcher_floor_per_10s
+    # verify_api_counts: the dispatcher's POST /verify asks Dome for counts at this fixed share
+    verify_share_per_second = local.verify_api_counts ? local.verify_rate_per_second : 0
+    verify_share_per_10s    = local.verify_api_counts ? local.verify_rate_per_10s : 0
   }
 }
 

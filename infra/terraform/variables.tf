@@ -123,6 +123,12 @@ variable "trade_source" {
   }
 }
 
+variable "verify_api_counts" {
+  type        = bool
+  description = "Let the dispatcher's POST /verify compare each complete wallet with Dome's own count (pagination.total of a limit=1 request, one request per wallet): the dispatcher then reads the key and takes one share of the key's limits, so each fetcher's share is floor(tier / (fetcher_max_instances + 1)). Dome only: the Data API has no total. Off: /verify compares checkpoints with the warehouse and reports the API count as n/a."
+  default     = false
+}
+
 variable "dome_api_base_url" {
   type        = string
   description = "DOME_API_BASE_URL of the fetcher."

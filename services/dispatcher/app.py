@@ -2,6 +2,7 @@
 
 POST /dispatch              the scheduler    {run_id?, mode: scheduled|backfill|sync, max_in_flight?}
 POST /dead-letters/replay   operators        {error_class?, wallet?, max, dry_run} -> what it replayed
+POST /verify                operators        {after?, max, api, requeue} -> every complete checkpoint proven
 GET  /status                operators        wallets by status, trades, in flight, dead letters, newest load
 GET  /healthz               anyone
 
@@ -37,6 +38,7 @@ from shared.core.messages import RunId
 from shared.handlers.dispatch import DispatchResult, dispatch, sync_before_for, sync_boundary
 from shared.handlers.lookups import dispatch_lookups
 from shared.handlers.replay import collect_dead_letters, replay_dead_letters
+from shared.handlers.verify import Requeue, VerifyReport, requeue_run_id, verify
 from shared.logs import setup_json_logging
 from shared.settings import DispatcherSettings
 from shared.web import app as webapp
@@ -45,6 +47,7 @@ from shared.web.auth import Callers
 ROUTES = {
     ("POST", "/dispatch"): Callers.SCHEDULER,
     ("POST", "/dead-letters/replay"): Callers.OPERATORS,
+    ("POST", "/verify"): Callers.OPERATORS,
     ("GET", "/status"): Callers.OPERATORS,
 }
 
@@ -65,6 +68,20 @@ class ReplayRequest(BaseModel):
     dry_run: bool = False
 
 
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after: str | None = Field(None, max_length=200)  # resume after this wallet (a previous answer's next_after)
+    max: int = Field(10_000, ge=1, le=1_000_000)  # complete wallets this call checks at most
+    api: bool = True  # compare with the API's own counts too (when the dispatcher holds a key)
+    requeue: bool = False  # re-fetch the mismatched wallets a re-fetch repairs, in a new run
+
+
+# One call stops checking after this long, inside the dispatcher's request timeout (Terraform's
+# dispatch_attempt_deadline_seconds, 320 s by default); its answer's next_after resumes it.
+VERIFY_BUDGET_SECONDS = 240.0
+LISTED = 1000  # mismatches and requeued wallets listed in an answer (all are counted)
+
+
 def create_app(settings: DispatcherSettings | None = None, overrides: Overrides | None = None) -> FastAPI:
     """`overrides` replace adapters (tests); everything else is built from settings in the lifespan."""
 
@@ -79,6 +96,8 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
         deps.warehouse.check_schema()
         app.state.settings, app.state.deps = s, deps
         yield
+        if deps.counter is not None:
+            deps.counter.close()
 
     app = FastAPI(title="dispatcher", lifespan=lifespan)
     webapp.install(app, ROUTES)
@@ -178,6 +197,36 @@ def create_app(settings: DispatcherSettings | None = None, overrides: Overrides 
                 for x in result.replayed[:100]
             ],
         }
+
+    @app.post("/verify")
+    async def post_verify(body: VerifyRequest | None = None) -> dict[str, Any]:
+        """Every complete checkpoint against the warehouse's rows and the API's count, a bounded stretch
+        per call; with requeue, the mismatched wallets are published for a new run (leases claimed
+        first). Reads the loader's tables, writes only leases (design rule 9)."""
+        body = body or VerifyRequest()
+        s: DispatcherSettings = app.state.settings
+
+        def call() -> VerifyReport:
+            d = deps()
+            counter = d.counter if body.api else None
+            unasked = "n/a: not asked" if not body.api else None
+            if body.api and counter is None and s.trade_source == "dome":
+                unasked = "n/a: the dispatcher holds no API key (Terraform: verify_api_counts)"
+            plan = Requeue(d.publisher, requeue_run_id(d.clock.now()), s.lease_seconds) if body.requeue else None
+            return verify(
+                warehouse=d.warehouse,
+                counter=counter,
+                source=s.trade_source,
+                clock=d.clock,
+                after=body.after,
+                max_wallets=body.max,
+                budget_seconds=VERIFY_BUDGET_SECONDS,
+                requeue=plan,
+                unasked=unasked,
+            )
+
+        report = await run_in_threadpool(call)
+        return {**report.as_json(LISTED), "verified": report.verified}
 
     @app.get("/status")
     async def get_status() -> dict[str, Any]:

@@ -104,10 +104,10 @@ def dispatch(
             continue
         chunk += _tasks_for(cand, wallet, run_id, source, lookback_seconds, warehouse)
         if len(chunk) >= CHUNK:
-            result.published += _claim_and_publish(chunk, warehouse, publisher, now, until, token)
+            result.published += claim_and_publish(chunk, warehouse, publisher, now, until, token)
             chunk = []
     if chunk:
-        result.published += _claim_and_publish(chunk, warehouse, publisher, now, until, token)
+        result.published += claim_and_publish(chunk, warehouse, publisher, now, until, token)
     log.info(
         "dispatched %d wallets (%d dead-lettered)",
         len(result.published),
@@ -117,7 +117,7 @@ def dispatch(
     return result
 
 
-def _claim_and_publish(
+def claim_and_publish(
     tasks: list[WalletTask], warehouse: Warehouse, publisher: Publisher, now: datetime, until: datetime, token: str
 ) -> list[WalletTask]:
     """Lease first, atomically, then publish only what this call won (design rule 11, whatever the

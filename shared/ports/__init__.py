@@ -8,6 +8,7 @@
     Publisher         ports/publisher.py     local/bus.py Bus, gcp/pubsub.py PubSubPublisher
     ObjectStore       ports/objectstore.py   local/files.py LocalObjectStore, gcp/storage.py GcsObjectStore
     TradeSource       ports/source.py        sources/dome.py DomeSource, sources/polymarket.py PolymarketSource
+    TradeCounter      ports/source.py        sources/dome.py DomeSource (the Data API gives no total)
     Clock             ports/clock.py         clock.py SystemClock
 
 Where they are wired: shared/bootstrap.py, the one composition root.

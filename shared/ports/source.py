@@ -69,6 +69,21 @@ class TradeSource(Protocol):
     def close(self) -> None: ...
 
 
+class TradeCounter(Protocol):
+    """How many trades the API holds for a wallet, in one cheap request: what a reconciliation compares
+    the warehouse with (shared/handlers/verify.py). Adapter: `DomeSource` (`pagination.total` of a
+    `limit=1` request). The Data API gives no total, so it has none: its wallets' API count is "n/a"."""
+
+    name: str
+    stats: SourceStats
+
+    def count(self, wallet: str) -> int:
+        """Raises the taxonomy's errors, like a page of trades (MalformedPage: an answer without a total)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class MarketSource(Protocol):
     """Markets by condition id and events by slug, as rows of `markets` / `events` (shared/core/tables.py).
 

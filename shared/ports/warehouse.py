@@ -17,7 +17,7 @@ from typing import Protocol
 from shared.core.chain import Segment
 from shared.core.messages import FileReady, LookupReady
 
-__all__ = ["Candidate", "CheckpointUpdate", "Segment", "Status", "Warehouse"]
+__all__ = ["Candidate", "CheckpointUpdate", "Segment", "Status", "Stored", "Warehouse"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,20 @@ class Candidate:
     status: str | None = None
     newest_trade_epoch: int | None = None
     source: str | None = None  # the checkpoint's source (None: never loaded)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the warehouse holds for one complete wallet: the checkpoint's count (the loader's COUNT(*) of
+    the wallet's trades when it committed), the rows `trades` holds now, and the final parts of the
+    checkpoint's run that are loaded (none: no loader completed that run)."""
+
+    wallet: str
+    run_id: str
+    source: str | None
+    trades_loaded: int
+    rows: int
+    final_parts: int
 
 
 @dataclass
@@ -132,6 +146,12 @@ class Warehouse(Protocol):
 
     def status(self, now: datetime, sync_before: datetime | None = None) -> Status:
         """Counts for an operator; with `sync_before`, how many complete wallets wait for their sync."""
+        ...
+
+    def complete_wallets(self, after: str | None, limit: int, wallets: list[str] | None = None) -> list[Stored]:
+        """Up to `limit` complete wallets after `after` in wallet order (only `wallets`' when given), each
+        with what the warehouse holds for it: a chunk of a verification that walks every one by key.
+        Reads only."""
         ...
 
     def close(self) -> None: ...

@@ -412,3 +412,35 @@ def test_a_page_size_past_the_documented_maximum_is_a_permanent_400(sim: Contrac
 def test_an_invalid_wallet_is_a_permanent_400(sim: Contract, source: str) -> None:
     with pytest.raises(PermanentError):
         walk(sim.client(source), "0xnot-a-wallet")
+
+
+# Dome only: the count a reconciliation compares with (shared/handlers/verify.py)
+
+
+def test_dome_counts_a_wallet_with_one_limit_1_request_exactly_as_many_rows_as_its_walk(sim: Contract) -> None:
+    names = ("empty", "one", "n1001", "no_log_index", "multi_fill_tx")
+    client = sim.client("dome")
+    try:
+        counts = {name: client.count(sim.wallet(name)) for name in names}
+    finally:
+        client.close()
+    assert counts == {name: sim.truth_count("dome", sim.wallet(name)) for name in names}
+    assert client.stats.requests == len(names)  # one request each, through the same limiter
+
+
+def test_a_dome_count_fails_like_a_page(sim: Contract) -> None:
+    sim.sim.state.patch_faults({"missing_field_rate": 1.0})  # the one row of the answer breaks the shape
+    client = sim.client("dome", max_attempts=3)
+    try:
+        with pytest.raises(MalformedPage):
+            client.count(sim.wallet("n999"))
+        with pytest.raises(PermanentError):
+            client.count("0xnot-a-wallet")
+    finally:
+        client.close()
+    keyless = sim.client("dome", api_key=None)
+    try:
+        with pytest.raises(AuthFailure):
+            keyless.count(sim.wallet("one"))
+    finally:
+        keyless.close()

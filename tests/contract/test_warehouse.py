@@ -8,13 +8,14 @@ from datetime import timedelta
 import pytest
 
 from shared.adapters.sql.deadletters import SqlDeadLetters
+from shared.adapters.sql.dialect import Sql
 from shared.core.errors import PermanentError, SchemaMismatch, TransientError
 from shared.core.messages import DeadLetter, FileReady, WalletTask
 from shared.core.trades import COLUMN_NAMES
 from shared.handlers.dispatch import dispatch
 from shared.handlers.load import load
 from shared.ports.publisher import Topic
-from shared.ports.warehouse import CheckpointUpdate, Segment
+from shared.ports.warehouse import CheckpointUpdate, Segment, Stored
 from tests.contract.twins import bigquery_twin, duckdb_twin, now
 from tests.fakes import FakeClock, canonical, dome_raw
 
@@ -288,6 +289,35 @@ def test_status_counts_wallets_trades_and_loads(twin):
         1,
     )
     assert status.newest_load == now()
+
+
+def test_complete_wallets_walk_by_key_with_the_rows_and_final_parts_the_warehouse_holds(twin):
+    """What verification reads (shared/handlers/verify.py): complete checkpoints in wallet order, a chunk
+    after a key, with the rows `trades` holds now and the final parts loaded in the checkpoint's run."""
+    wh = twin.warehouse
+    w4 = "0x" + "4" * 40
+    done = twin.part(W1, "r1", 0, rows(W1, 0, 6), final=True)
+    going = twin.part(W2, "r1", 0, rows(W2, 0, 3), final=False, cursor_after="c1")
+    other_run = twin.part(w4, "r0", 0, rows(w4, 0, 2, "r0"), final=True)
+    updates = [complete(W1), CheckpointUpdate(W2, "r1", "dome", "in_progress", 1, None), complete(W3)]
+    wh.commit_batch([done, going], [Segment.of(done), Segment.of(going), empty_part(twin, W3)], updates, now())
+    # w4: complete in r2 while its only final part is r0's (a checkpoint no loader completed)
+    wh.commit_batch([other_run], [Segment.of(other_run)], [complete(w4, "r2")], now())
+    picked = f"SELECT trade_key FROM {twin.table('trades')} WHERE wallet_address = '{W1}' ORDER BY trade_key LIMIT 2"
+    wh.execute(Sql(f"DELETE FROM {twin.table('trades')} WHERE wallet_address = '{W1}' AND trade_key IN ({picked})"))
+
+    everything = wh.complete_wallets(None, 100)
+    assert everything == [
+        Stored(W1, "r1", "dome", 6, 4, 1),
+        Stored(W3, "r1", "dome", 0, 0, 1),
+        Stored(w4, "r2", "dome", 2, 2, 0),
+    ]
+    assert wh.complete_wallets(None, 1) == everything[:1]
+    assert wh.complete_wallets(W1, 1) == everything[1:2]
+    assert wh.complete_wallets(W3, 100) == everything[2:]
+    assert wh.complete_wallets(w4, 100) == []
+    assert wh.complete_wallets(None, 100, [w4, W2, W1]) == [everything[0], everything[2]]  # W2: not complete
+    assert wh.complete_wallets(None, 100, []) == []
 
 
 # -- semantics the two SQL dialects must agree on (the dead-letter drift was one) ------------------------

@@ -5,8 +5,8 @@ watched by a Recorder before the app starts; the test plays Pub/Sub push: it pul
 and posts each message to the fetcher or the loader, acking on 2xx. The walk: dispatch (one address of
 the traders table is invalid and parked), fetch every wallet (a continuation is lost, so the wallet's part 1
 comes from a later dispatch that resumes it), load every part, a task the fetcher refuses and a part file
-the loader cannot load (both dead-lettered), /status (which collects the letters), a replay, an
-incremental dispatch.
+the loader cannot load (both dead-lettered), /status (which collects the letters), /verify, a replay,
+an incremental dispatch.
 """
 
 from __future__ import annotations
@@ -174,6 +174,9 @@ def walk(world: World, topology: Topology, sim: Any, wallets: dict[str, int], cl
         status = c["dispatcher"].get("/status").json()  # first moves the two letters into the table
         # the invalid trader, the two dead-lettered above, and the markets lookup that always fails
         assert (status["by_status"], status["dead_letters"]) == ({"complete": len(wallets), "pending": 1}, 4)
+        # the operators' reconciliation reads the loader's tables (and would write leases only)
+        verified = c["dispatcher"].post("/verify", json={"requeue": True}).json()
+        assert (verified["checked"], verified["mismatched"], verified["requeued"]) == (len(wallets), 0, [])
         replayed = c["dispatcher"].post("/dead-letters/replay", json={"max": 10}).json()
         assert replayed["replayed"] == 4 and {x["topic"] for x in replayed["letters"]} == {"wallets", "files"}
         assert c["dispatcher"].post("/dispatch", json={"run_id": "iam-3", "mode": "sync"}).status_code == 200

@@ -4,6 +4,7 @@ row against the ground truth, with part files in a bucket and in a local folder.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 from emulators.dome.config import SimConfig
 from emulators.dome.server import run_simulator
 from shared import bootstrap
+from shared.adapters.sql.dialect import Sql
 from shared.bootstrap import BigQueryTarget
 from tests.gcp.pipeline import verify_bigquery
 
@@ -71,3 +73,46 @@ def test_a_cli_run_into_bigquery_is_exact_and_a_second_run_fetches_nothing(emula
         warehouse.close()
     assert check.exact and check.warehouse_rows == check.truth_rows > 2_500, check
     assert (parts == "local folder") == (tmp_path / f"backfill-parts-{dataset}").is_dir()
+
+
+def test_verify_on_bigquery_finds_rows_deleted_by_hand_and_requeue_repairs_them_exactly(emulator_stack, tmp_path):
+    """`backfill verify --warehouse bigquery`: the same reconciliation over BigQuery (issue 14)."""
+    with run_simulator(SimConfig(seed=13, size=3, whale_trades=1_200, tier="pro")) as sim:
+        universe = sim.state.universe
+        wallets = universe.wallets()
+        (tmp_path / "wallets.txt").write_text("\n".join(wallets) + "\n")
+        dataset = f"verify_{uuid.uuid4().hex[:8]}"
+        where = ["--warehouse", "bigquery", "--project", emulator_stack.project, "--dataset", dataset]
+        env = {**os.environ, **emulator_stack.env(), "DOME_API_BASE_URL": sim.base_url, "DOME_API_KEY": "k",
+               "DOME_TIER": "pro", "LOOKUPS": "false"}  # fmt: skip
+        env.pop("PUBSUB_EMULATOR_HOST", None)
+        assert backfill(["run", "--wallets", "wallets.txt", *where], env, tmp_path).returncode == 0
+        target = BigQueryTarget(
+            emulator_stack.project, dataset, f"{dataset}_staging", endpoint=emulator_stack.bigquery_endpoint
+        )
+        whale = max(wallets, key=universe.count)
+        warehouse = bootstrap.bigquery_warehouse(target)
+        try:
+            trades = f"`{emulator_stack.project}.{dataset}.trades`"
+            picked = f"SELECT trade_key FROM {trades} WHERE wallet_address = '{whale}' ORDER BY trade_key LIMIT 3"
+            warehouse.execute(Sql(f"DELETE FROM {trades} WHERE wallet_address = '{whale}' AND trade_key IN ({picked})"))
+        finally:
+            warehouse.close()
+
+        found = backfill(["verify", *where, "--json"], env, tmp_path)
+        assert found.returncode == 4, found.stderr[-3000:]
+        [mismatch] = json.loads(found.stdout)["mismatches"]
+        assert (mismatch["wallet"], mismatch["verdict"]) == (whale, "rows_missing")
+        assert mismatch["trades_loaded"] - mismatch["warehouse_rows"] == 3
+        repaired = backfill(["verify", *where, "--requeue", "--json"], env, tmp_path)
+        assert repaired.returncode == 0, repaired.stderr[-3000:]
+        assert json.loads(repaired.stdout)["requeued"] == [whale]
+        truth = tmp_path / "truth.jsonl"
+        universe.export_ground_truth(truth)
+
+    warehouse = bootstrap.bigquery_warehouse(target)
+    try:
+        check = verify_bigquery(warehouse, str(truth), wallets)
+    finally:
+        warehouse.close()
+    assert check.exact and check.warehouse_rows == check.truth_rows, check

@@ -196,6 +196,49 @@ def test_the_daily_sync_settings_reach_the_dispatcher():
     assert (env["SYNC_DAILY"], env["SYNC_HOUR_UTC"], env["SYNC_LOOKBACK_SECONDS"]) == (True, 5, 7200)
 
 
+def test_the_dispatcher_pages_nothing_and_holds_no_key_unless_verify_asks_the_api(plan):
+    dispatcher = checks.service_env(services(plan)["dispatcher"])
+    assert dispatcher["TRADE_SOURCE"] == "dome"
+    assert not {k for k in dispatcher if k.startswith("DOME_")}
+    assert checks.service_env(services(checks.plan(TF, trade_source="polymarket"))["dispatcher"])["TRADE_SOURCE"] == (
+        "polymarket"
+    )
+
+
+@pytest.mark.parametrize(("tier", "instances"), [(t, n) for t in sorted(TIERS) for n in (1, 3, 7)])
+def test_verify_api_counts_gives_the_dispatcher_the_key_and_one_share_of_the_limits(tier, instances):
+    """POST /verify asks Dome for one count per wallet: with verify_api_counts the dispatcher (one
+    instance) takes a fixed share, one more fetcher's floor; the fetchers keep the whole key as their
+    ceiling and pace themselves by the key's rate-limit headers, which count the dispatcher's requests."""
+    plan = checks.plan(TF, verify_api_counts=True, dome_tier=tier, fetcher_max_instances=instances)
+    assert checks.precondition_failures(plan) == []
+    fetcher, dispatcher = services(plan)["fetcher"], services(plan)["dispatcher"]
+    env, mine = checks.service_env(fetcher), checks.service_env(dispatcher)
+    assert isinstance(mine["DOME_API_KEY"], Unknown) and mine["DOME_API_KEY"].path.startswith("secret:")
+    assert (mine["DOME_TIER"], mine["DOME_API_BASE_URL"]) == ("custom", plan.var["dome_api_base_url"])
+    assert checks.max_instances(dispatcher) == 1
+    for key, window in (("DOME_RATE_PER_SECOND", 0), ("DOME_RATE_PER_10S", 1)):
+        assert mine[key] == TIERS[tier][window] // (instances + 1) >= 1
+        assert env[key] == TIERS[tier][window]  # each fetcher's ceiling: the whole key
+        assert mine[key] * (checks.max_instances(fetcher) + 1) <= TIERS[tier][window]
+    readers = {
+        (g.get("role"), g.get("member").path)
+        for g in plan.resources("google_secret_manager_secret_iam_member")
+        if isinstance(g.get("member"), Unknown)
+    }
+    assert ("roles/secretmanager.secretAccessor", "module.dispatcher.service_account_member") in readers
+
+
+def test_verify_api_counts_is_dome_only_and_says_when_the_tier_has_no_share_left():
+    polymarket = checks.plan(TF, verify_api_counts=True, trade_source="polymarket")
+    assert "DOME_API_KEY" not in checks.service_env(services(polymarket)["dispatcher"])
+    assert len(polymarket.resources("google_secret_manager_secret_iam_member")) == 1  # the fetcher's
+    full = checks.plan(TF, verify_api_counts=True, dome_tier="free", fetcher_max_instances=10)
+    assert any(
+        "use at most 9 instances (verify_api_counts takes one share)" in f for f in checks.precondition_failures(full)
+    )
+
+
 @pytest.mark.parametrize("tier", sorted(TIERS))
 def test_fetcher_concurrency_is_sized_from_the_tier(tier):
     fetcher = services(checks.plan(TF, dome_tier=tier))["fetcher"]

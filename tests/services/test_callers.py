@@ -118,6 +118,7 @@ DISPATCHER_ROUTES = [
     ("POST", "/dispatch", {"run_id": "r1"}, SCHEDULER, OPERATOR, "ALLOWED_SCHEDULER_EMAILS"),
     ("POST", "/dead-letters/replay", {"dry_run": True}, OPERATOR, SCHEDULER, "ALLOWED_OPERATOR_EMAILS"),
     ("GET", "/status", None, OPERATOR, SCHEDULER, "ALLOWED_OPERATOR_EMAILS"),
+    ("POST", "/verify", {"requeue": True}, OPERATOR, SCHEDULER, "ALLOWED_OPERATOR_EMAILS"),
 ]
 
 
@@ -302,6 +303,7 @@ def test_on_cloud_run_a_route_without_callers_is_refused_and_said_at_start_up(di
         assert said == {
             "refusing calls: ALLOWED_OPERATOR_EMAILS is empty: GET /status is refused to everyone",
             "refusing calls: ALLOWED_OPERATOR_EMAILS is empty: POST /dead-letters/replay is refused to everyone",
+            "refusing calls: ALLOWED_OPERATOR_EMAILS is empty: POST /verify is refused to everyone",
         }
         refused = call(client, "GET", "/status", KEY.token(OPERATOR, DISPATCHER))
         assert refused.status_code == 503 and "ALLOWED_OPERATOR_EMAILS" in refused.json()["message"]

@@ -1,4 +1,4 @@
-"""The dispatcher over HTTP: idempotent dispatch, replay, status."""
+"""The dispatcher over HTTP: idempotent dispatch, replay, status, verify."""
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +11,7 @@ from shared.handlers.load import load
 from shared.ports.deadletters import EmptyInbox
 from shared.ports.publisher import Topic
 from shared.settings import DispatcherSettings
+from tests.embedded.test_rules import fetch_all
 from tests.fakes import FakeTradeSource, budget
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
@@ -100,3 +101,39 @@ def test_the_scheduled_call_syncs_complete_wallets_once_a_day_from_the_sync_hour
         assert client.post("/dispatch", json={"mode": "backfill"}).json()["published"] == 0
         status = client.get("/status").json()["sync"]
         assert status["daily_at_utc"] == "02:00" and status["oldest_sync"].startswith("2026-01-01T01:")
+
+
+def test_verify_finds_what_does_not_reconcile_and_requeues_it_in_a_new_run(
+    warehouse, publisher, dead_letters, clock, store
+):
+    """POST /verify: the operators' reconciliation (issue 14). It reads the loader's tables and writes only
+    leases; a requeue publishes fresh tasks of a new run, claimed first."""
+    counts = {W1: 12, W2: 5}
+    for wallet in counts:
+        load(fetch_all(wallet, FakeTradeSource(counts), store, publisher, clock), warehouse=warehouse, store=store,
+             clock=clock)  # fmt: skip
+    publisher.messages.clear()
+    warehouse.cursor().execute("DELETE FROM trades WHERE wallet_address = ? AND log_index = 0", [W1])
+    api = FakeTradeSource({W1: 12, W2: 7})  # W2 traded twice since it completed
+    s = DispatcherSettings(gcp_project="p", gcs_bucket="b", max_in_flight=10)
+    overrides = Overrides(warehouse=warehouse, publisher=publisher, inbox=EmptyInbox(), clock=clock, counter=api)
+    with TestClient(create_app(s, overrides)) as client:
+        found = client.post("/verify", json={}).json()
+        assert (found["checked"], found["mismatched"], found["verified"], found["api"]) == (2, 2, False, "dome")
+        assert {m["wallet"]: m["verdict"] for m in found["mismatches"]} == {W1: "rows_missing", W2: "api_has_more"}
+        assert found["run_id"] is None and publisher.messages == []  # no requeue unless asked
+
+        first = client.post("/verify", json={"max": 1, "api": False}).json()
+        assert (first["checked"], first["next_after"], first["api"]) == (1, W1, "n/a: not asked")
+        assert client.post("/verify", json={"after": W1, "api": False}).json()["next_after"] is None
+
+        requeued = client.post("/verify", json={"requeue": True}).json()
+    tasks = [decode(WalletTask, d) for d in publisher.on(Topic.WALLETS)]
+    assert sorted(requeued["requeued"]) == sorted(t.wallet for t in tasks) == [W1, W2]
+    assert {(t.run_id, t.part, t.cursor) for t in tasks} == {(requeued["run_id"], 0, None)}
+    assert requeued["run_id"].startswith("verify-")
+    leases = warehouse.cursor().execute("SELECT DISTINCT run_id FROM leases").fetchall()
+    assert leases == [(requeued["run_id"],)]
+    assert warehouse.cursor().execute("SELECT count(*) FROM checkpoints WHERE run_id LIKE 'verify-%'").fetchone() == (
+        0,
+    )  # the checkpoints are the loader's to move

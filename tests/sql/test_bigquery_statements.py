@@ -7,8 +7,8 @@ the tables of the table spec (shared/core/tables.py) under realistic names, the 
 load jobs and the CTAS statements before it made them, and the parameters' BigQuery types.
 
 Nothing here is a hand-kept list of statements: the drive must reach every function of statements.py,
-loadpath.py and letters.py that builds SQL (returns Sql or statement text), the script pieces of
-bigquery_jobs.py, and every public method of the warehouse and dead-letter classes — a new one fails
+loadpath.py, letters.py, lookups.py and verify.py that builds SQL (returns Sql or statement text), the
+script pieces of bigquery_jobs.py, and every public method of the warehouse and dead-letter classes — a new one fails
 `test_the_drive_reaches_every_statement_builder` until `drive()` calls it.
 """
 
@@ -33,7 +33,7 @@ from shared.adapters.gcp import bigquery_jobs
 from shared.adapters.gcp.bigquery import BigQueryWarehouse
 from shared.adapters.gcp.storage import GcsObjectStore
 from shared.adapters.sources.markets import dome_event, dome_market
-from shared.adapters.sql import letters, loadpath, lookups, statements
+from shared.adapters.sql import letters, loadpath, lookups, statements, verify
 from shared.adapters.sql.deadletters import SqlDeadLetters
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.messages import DeadLetter, FileReady, LookupReady, LookupTask, WalletTask, decode
@@ -48,7 +48,7 @@ from tests.gcp.session import session_stack
 from tests.sql import zetasql as zs
 
 W1, W2, W3 = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
-BUILDERS = (statements, loadpath, letters, lookups)  # every function here that returns SQL must be reached
+BUILDERS = (statements, loadpath, letters, lookups, verify)  # every function here returning SQL must be reached
 SCRIPT_PIECES = (bigquery_jobs.prune_bounds,)
 NO_SQL = {"create_schema", "check_schema", "close"}  # API calls (tables, datasets), not statements
 
@@ -210,6 +210,8 @@ def drive(stack: Any) -> Drive:
         ("segments", lambda: wh.segments({(W1, "r1"), (W2, "r1")})),
         ("status", lambda: wh.status(now)),
         ("status, sync due", lambda: wh.status(now, sync_before=now)),
+        ("complete_wallets: verify's walk", lambda: wh.complete_wallets(None, 10)),
+        ("complete_wallets: named, after a key", lambda: wh.complete_wallets(W1, 10, [W1, W2, W3])),
         ("put a dead letter", lambda: letters_table.put(letter)),
         ("pending letters", lambda: letters_table.pending(10)),
         ("pending letters, filtered", lambda: letters_table.pending(10, error_class="InvalidWallet", wallet=W3)),

@@ -119,6 +119,18 @@ class DomeSource(HttpTradeClient):
                 yield page
             cursor = page.next_cursor
 
+    # -- the TradeCounter port: the same key, the same limiter ----------------------------------------
+
+    def count(self, wallet: str) -> int:
+        """The wallet's trades as Dome counts them: `pagination.total` of a one-row request (no filter,
+        so every trade the walk would return)."""
+        context = {"wallet": wallet}
+        body = self.get_json("/polymarket/orders", {"user": wallet, "limit": 1}, context)
+        total = self._parse(wallet, body, context).total
+        if total is None:
+            raise MalformedPage("the answer has no 'pagination.total' (cannot count this wallet)", **context)
+        return total
+
     # -- markets and events (the MarketSource port): the same key, the same limiter --------------------
 
     def markets(self, condition_ids: list[str], fetched_at: str) -> list[dict[str, Any]]:

@@ -23,11 +23,12 @@ from shared.adapters.sql import letters as lt
 from shared.adapters.sql import loadpath as lp
 from shared.adapters.sql import lookups as lk
 from shared.adapters.sql import statements as st
+from shared.adapters.sql import verify as vf
 from shared.adapters.sql.dialect import Dialect, Sql
 from shared.core.chain import Segment
 from shared.core.messages import FileReady, LookupReady
 from shared.core.tables import Column
-from shared.ports.warehouse import Candidate, CheckpointUpdate, Status
+from shared.ports.warehouse import Candidate, CheckpointUpdate, Status, Stored
 
 CHUNK = 5000  # wallets per parameterised statement (BigQuery caps a query request at 12 MB)
 
@@ -196,6 +197,30 @@ class SqlWarehouse:
         sync = self._first(st.sync_status(self.names, sync_before, overdue_before))
         out.oldest_sync, out.sync_due, out.sync_overdue = sync["oldest_sync"], int(sync["due"]), int(sync["overdue"])
         return out
+
+    # -- reconciliation ---------------------------------------------------------------------------------
+
+    def complete_wallets(self, after: str | None, limit: int, wallets: list[str] | None = None) -> list[Stored]:
+        limit = min(limit, CHUNK)
+        chunk = list(self.query(vf.complete_checkpoints(self.names, after, limit, wallets)))
+        if not chunk:
+            return []
+        addresses = [r["wallet_address"] for r in chunk]
+        rows = {r["wallet_address"]: int(r["n"]) for r in self.query(vf.stored_rows(self.names, addresses))}
+        finals = {
+            (r["wallet_address"], r["run_id"]): int(r["n"]) for r in self.query(vf.final_parts(self.names, addresses))
+        }
+        return [
+            Stored(
+                r["wallet_address"],
+                r["run_id"],
+                r["source"],
+                int(r["trades_loaded"] or 0),
+                rows.get(r["wallet_address"], 0),
+                finals.get((r["wallet_address"], r["run_id"]), 0),
+            )
+            for r in chunk
+        ]
 
     def _first(self, sql: Sql) -> dict[str, Any]:
         return next(iter(self.query(sql)))
