@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--size", type=int, default=40, help="ordinary wallets besides the special ones")
     p.add_argument("--whale-trades", type=int, default=250_000)
+    p.add_argument("--wallet-scale", type=int, default=1, help="ordinary wallets' fills times this")
     p.add_argument("--tier", choices=("free", "dev", "pro", "none"), default="dev", help="rate-limit preset per key")
     p.add_argument("--per-second", type=int, help="override the tier's per-second limit")
     p.add_argument("--per-10s", type=int, help="override the tier's per-10-seconds limit")
@@ -72,6 +73,7 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         size=args.size,
         whale_trades=args.whale_trades,
+        wallet_scale=args.wallet_scale,
         tier=args.tier,
         per_second=args.per_second,
         per_10s=args.per_10s,
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = config_from(args)
     if args.export_ground_truth:
-        universe = Universe(config.seed, config.size, config.whale_trades)
+        universe = Universe(config.seed, config.size, config.whale_trades, config.wallet_scale)
         counts = universe.export_ground_truth(args.export_ground_truth, args.export_source)
         print(
             f"ground truth ({args.export_source}): {sum(counts.values()):,} rows of {len(counts)} wallets "

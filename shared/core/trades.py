@@ -6,10 +6,13 @@ Every source maps its rows to this shape; the part files hold exactly the column
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from shared.core.tables import TRADE_ROW, TRADES
 
@@ -18,8 +21,18 @@ KEY_COLUMNS = TRADES.key
 
 
 def iso_timestamp(epoch_seconds: int) -> str:
-    """The form both warehouses parse into a TIMESTAMP from JSON."""
-    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The form both warehouses parse into a TIMESTAMP from JSON (and that sorts as time does: same
+    width, most significant first). The date part is cached per day: formatting a datetime for every
+    fill was a tenth of a page's CPU."""
+    days, rest = divmod(int(epoch_seconds), 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{_day(days)}T{hours:02d}:{minutes:02d}:{seconds:02d}Z"
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _day(days: int) -> str:
+    return datetime.fromtimestamp(days * 86_400, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _num(value: Any) -> str:
@@ -72,5 +85,11 @@ def dome_trade_key(wallet: str, row: dict[str, Any]) -> str:
 
 
 def part_line(row: dict[str, Any]) -> str:
-    """One canonical row as a JSONL line, columns in table order, nothing else."""
-    return json.dumps({name: row.get(name) for name in COLUMN_NAMES}, separators=(",", ":")) + "\n"
+    """One canonical row as a JSONL line, columns in table order, nothing else. orjson writes it (the
+    stdlib encoder was a fifth of a page's CPU); a value it refuses (an integer past 64 bits) goes
+    through the stdlib, which keeps every digit."""
+    ordered = {name: row.get(name) for name in COLUMN_NAMES}
+    try:
+        return orjson.dumps(ordered, option=orjson.OPT_APPEND_NEWLINE).decode()
+    except TypeError:
+        return json.dumps(ordered, separators=(",", ":")) + "\n"

@@ -96,10 +96,13 @@ class _Walk:
         return {"newest": self.newest, "walked_rows": self.rows, "splittable": self.trusted}
 
     def plan(self, page: Page) -> Split | None:
-        seconds = [_seconds(r) for r in page.rows]
         lo, hi = self.task.bounds
-        if seconds:
-            ordered = all(a >= b for a, b in itertools.pairwise(seconds))
+        if page.rows:
+            # Canonical timestamps sort as time does (shared/core/trades.py: iso_timestamp), so the order
+            # is checked on the text; only the page's first and last are read as numbers.
+            stamps = [r["timestamp"] for r in page.rows]
+            seconds = [_seconds(page.rows[0]), _seconds(page.rows[-1])]
+            ordered = all(a >= b for a, b in itertools.pairwise(stamps))
             inside = (lo is None or seconds[-1] >= lo) and (hi is None or seconds[0] <= hi)
             follows = self.oldest is None or seconds[0] <= self.oldest
             if not (ordered and inside and follows):
@@ -196,7 +199,7 @@ def fetch(
             kept = page.rows if cut is None else [r for r in page.rows if _seconds(r) > cut.at]
             for row in kept:
                 row["run_id"] = task.run_id
-                out.write(part_line(row))
+            out.write("".join(map(part_line, kept)))
             rows += len(kept)
             pages += 1
             mismatched += page.mismatched_user

@@ -208,7 +208,8 @@ class DomeSource(HttpTradeClient):
         for name in ("log_index", "block_number"):
             if raw.get(name) is not None and (not isinstance(raw[name], int) or isinstance(raw[name], bool)):
                 raise bad(f"{name!r} must be an integer when present")
-        raw = {**raw, "token_id": token_id}
+        if token_id is not raw["token_id"]:
+            raw = {**raw, "token_id": token_id}
         return {
             "wallet_address": wallet,
             "source": "dome",

@@ -22,9 +22,11 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 from typing import Any
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
@@ -67,6 +69,25 @@ def retry_after_seconds(headers: Any, wall_now: float | None = None) -> float | 
         # Some servers send seconds-until-reset rather than an epoch; both are plausible.
         return max(0.0, reset_at - wall_now) if reset_at > 1e9 else max(0.0, reset_at)
     return None
+
+
+# An integer literal of 19 digits or more as an object's value or an array's first element (where the
+# APIs put numbers): orjson would read it as a float (a token id sent unquoted would lose its digits),
+# so such a body goes through the stdlib, which keeps every digit. Anchored on ':' and '[' because a
+# search from every ',' costs as much as the parse it would save (and a leading literal keeps it fast).
+_LONG_VALUE, _LONG_FIRST = re.compile(rb":\s*-?\d{19}"), re.compile(rb"\[\s*-?\d{19}")
+
+
+def loads_exact(body: bytes) -> Any:
+    """JSON as the stdlib reads it, three times faster where that cannot differ (a page of 1,000 trades
+    is ~700 KB, and parsing it was a sixth of a page's CPU): orjson, unless the body holds a number it
+    would round or refuse."""
+    if not (_LONG_VALUE.search(body) or _LONG_FIRST.search(body)):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # NaN, 1e400, bad UTF-8: the stdlib decides (and raises its own error)
+    return json.loads(body)
 
 
 class HttpTradeClient:
@@ -197,7 +218,7 @@ class HttpTradeClient:
         if status != 200:
             raise self.classify_status(response, context)
         try:
-            return json.loads(body)
+            return loads_exact(body)
         except ValueError:
             size = len(body)
             raise TruncatedPage(f"HTTP 200 with a body that is not JSON ({size} bytes)", **context) from None
