@@ -22,8 +22,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy shared services emulators
 
+# The embedded run's lists against the API floor (both sources), then the fleet on the local cloud (three
+# fetcher processes sharing one key). Figures, not tests: docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(ARGS)
+	$(BIN)/python -m bench.fleet
 
 # The three services on the local emulators and the Dome simulator (docs/local-cloud.md); Ctrl-C stops all.
 dev: $(STAMP)
