@@ -17,6 +17,7 @@ from shared.cli.options import (
     Mode,
     ProjectOption,
     WarehouseOption,
+    WorkersOption,
     console,
     load_settings,
     open_deps,
@@ -75,7 +76,7 @@ def letters_replay(
     wallet: Annotated[str | None, typer.Option("--wallet")] = None,
     max_letters: Annotated[int, typer.Option("--max", min=1)] = 1000,
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 8,
+    workers: WorkersOption = 8,
 ) -> None:
     """Put dead letters back on their queue and run until they are done (or dead again)."""
     settings = load_settings()

@@ -31,6 +31,8 @@ DatasetOption = Annotated[str | None, typer.Option("--dataset", help="BigQuery: 
 BucketOption = Annotated[
     str | None, typer.Option("--bucket", help="BigQuery: part files in gs://BUCKET (default: a local folder).")
 ]
+WalletsOption = Annotated[Path, typer.Option("--wallets", exists=True, dir_okay=False, help="One address per line.")]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")]
 SourceOption = Annotated[
     str | None,
     typer.Option("--source", help="dome or polymarket (default: the TRADE_SOURCE setting, else dome)."),

@@ -28,7 +28,9 @@ from shared.cli.options import (
     Mode,
     ProjectOption,
     SourceOption,
+    WalletsOption,
     WarehouseOption,
+    WorkersOption,
     console,
     load_settings,
     open_deps,
@@ -172,13 +174,13 @@ def _ago(at: datetime) -> str:
 
 
 def run(
-    wallets: Annotated[Path, typer.Option("--wallets", exists=True, dir_okay=False, help="One address per line.")],
+    wallets: WalletsOption,
     db: DbOption = None,
     warehouse: WarehouseOption = "duckdb",
     project: ProjectOption = None,
     dataset: DatasetOption = None,
     bucket: BucketOption = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
+    workers: WorkersOption = 8,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id for wallets not started yet.")] = None,
     source: SourceOption = None,
     markets: Annotated[
@@ -196,13 +198,13 @@ def run(
 
 
 def sync(
-    wallets: Annotated[Path, typer.Option("--wallets", exists=True, dir_okay=False, help="One address per line.")],
+    wallets: WalletsOption,
     db: DbOption = None,
     warehouse: WarehouseOption = "duckdb",
     project: ProjectOption = None,
     dataset: DatasetOption = None,
     bucket: BucketOption = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Concurrent fetches.")] = 8,
+    workers: WorkersOption = 8,
     lookback: Annotated[
         str | None,
         typer.Option("--lookback", help="How far behind the newest stored trade to ask again: 1d, 12h, 3600s."),

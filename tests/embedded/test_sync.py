@@ -119,3 +119,11 @@ def test_a_sync_after_a_day_is_exact_against_the_grown_world_for_a_request_per_u
     assert len(checkpoints) == len(counts)
     assert all(c["status"] == "complete" and c["synced_at"] >= sync_started for c in checkpoints.values())
     assert "oldest sync" in sync.stdout
+
+
+def test_a_lookback_that_is_not_a_duration_is_refused_before_anything_is_created(tmp_path):
+    (tmp_path / "wallets.txt").write_text("0x" + "1" * 40 + "\n")
+    argv = [sys.executable, "-m", "shared.cli.main", "sync", "--wallets", "wallets.txt", "--db", "w.duckdb"]
+    done = subprocess.run([*argv, "--lookback", "3x"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--lookback '3x'" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wallets.txt"]
