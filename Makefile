@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench dev checkov clean
+.PHONY: demo test lint bench bench-memory dev checkov clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (set PY=...)"; exit 1; }
@@ -27,6 +27,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.throughput $(ARGS)
 	$(BIN)/python -m bench.fleet
+
+# Peak memory of the embedded run: a whale after 108 wallets, a 1,000,000-trade wallet, a small one.
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory $(ARGS)
 
 # The three services on the local emulators and the Dome simulator (docs/local-cloud.md); Ctrl-C stops all.
 dev: $(STAMP)

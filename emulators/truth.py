@@ -133,8 +133,30 @@ def _verify(
     repeats: bool,
 ) -> Verification:
     """Multiset comparison of `truth` (select list over the JSONL) with `have` (select list over `trades`);
-    `repeats`: identical rows are legitimate in the truth, so a duplicate is a copy beyond its count."""
+    `repeats`: identical rows are legitimate in the truth, so a duplicate is a copy beyond its count.
+
+    The check holds the ground truth and the wallets' rows side by side: it runs without the memory limit
+    the embedded warehouse sets (sized for merging batches), and puts that one back. (DuckDB 1.5's RESET
+    memory_limit changes the setting but not the buffer pool's limit, hence SET '-1': no limit.)"""
     cur = con.cursor()
+    limit = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    cur.execute("SET memory_limit = '-1'")
+    try:
+        return _compare(cur, ground_truth_path, wallets, columns, truth, have, repeats=repeats)
+    finally:
+        cur.execute(f"SET memory_limit = '{limit}'")
+
+
+def _compare(
+    cur: Any,
+    ground_truth_path: str,
+    wallets: list[str] | None,
+    columns: dict[str, str],
+    truth: str,
+    have: str,
+    *,
+    repeats: bool,
+) -> Verification:
     cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
     cur.execute("CREATE OR REPLACE TEMP TABLE _scope (wallet VARCHAR)")
     if wallets is None:

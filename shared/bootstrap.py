@@ -16,16 +16,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials, Credentials
-from google.cloud import bigquery, storage
-from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
+from typing import TYPE_CHECKING
 
 from shared.adapters.clock import SystemClock
-from shared.adapters.gcp.bigquery import BigQueryWarehouse
-from shared.adapters.gcp.pubsub import PubSubDeadLetterInbox, PubSubDeadLetterSink, PubSubPublisher
-from shared.adapters.gcp.storage import GcsObjectStore
 from shared.adapters.local.bus import Bus
 from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.adapters.local.files import LocalObjectStore
@@ -48,7 +41,14 @@ from shared.ports.source import MarketSource, TradeCounter, TradeSource
 from shared.ports.warehouse import Warehouse
 from shared.resources import load_resources
 from shared.settings import CloudSettings, DispatcherSettings, FetcherSettings, LoaderSettings, Settings
-from shared.web.auth import Certificates
+
+if TYPE_CHECKING:  # imported where they are built: see "Google clients" below
+    from google.auth.credentials import Credentials
+
+    from shared.adapters.gcp.bigquery import BigQueryWarehouse
+    from shared.adapters.gcp.pubsub import PubSubPublisher
+    from shared.adapters.gcp.storage import GcsObjectStore
+    from shared.web.auth import Certificates
 
 
 @dataclass(frozen=True)
@@ -202,16 +202,29 @@ def fetch_budget(settings: Settings, max_pages: int | None = None) -> FetchBudge
 
 
 # -- Google clients -----------------------------------------------------------------------------------
+#
+# The Google client libraries and the adapters over them are imported here, where a cloud adapter is
+# built, and not with this module: together they hold ~100 MB of resident memory (BigQuery's client
+# brings pyarrow, numpy and gRPC) that a run on DuckDB and a local folder never uses, and that run's
+# peak must stay under 250 MB (docs/benchmarks.md, "Memory flat in the warehouse's size").
 
 
 def _emulated() -> Credentials | None:
     """Anonymous credentials against the emulators; None lets the clients find the real ones (ADC)."""
+    from google.auth.credentials import AnonymousCredentials
+
     if os.environ.get("STORAGE_EMULATOR_HOST") or os.environ.get("PUBSUB_EMULATOR_HOST"):
         return AnonymousCredentials()
     return None
 
 
 def bigquery_warehouse(target: BigQueryTarget, traders_table: str | None = None) -> BigQueryWarehouse:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    from shared.adapters.gcp.bigquery import BigQueryWarehouse
+
     options = ClientOptions(api_endpoint=target.endpoint) if target.endpoint else None
     credentials = AnonymousCredentials() if target.endpoint else None
     client = bigquery.Client(project=target.project, credentials=credentials, client_options=options)
@@ -226,6 +239,10 @@ def bigquery_warehouse(target: BigQueryTarget, traders_table: str | None = None)
 
 
 def gcs_store(project: str, bucket: str) -> GcsObjectStore:
+    from google.cloud import storage
+
+    from shared.adapters.gcp.storage import GcsObjectStore
+
     return GcsObjectStore(storage.Client(project=project, credentials=_emulated()), bucket)
 
 
@@ -236,6 +253,10 @@ def cloud_target(s: CloudSettings) -> BigQueryTarget:
 
 
 def _publisher(s: CloudSettings) -> PubSubPublisher:
+    from google.cloud.pubsub_v1 import PublisherClient
+
+    from shared.adapters.gcp.pubsub import PubSubPublisher
+
     return PubSubPublisher(PublisherClient(), s.gcp_project, load_resources().topic_names())
 
 
@@ -243,6 +264,10 @@ def _publisher(s: CloudSettings) -> PubSubPublisher:
 
 
 def dispatcher(s: DispatcherSettings, o: Overrides = Overrides()) -> DispatcherDeps:
+    from google.cloud.pubsub_v1 import SubscriberClient
+
+    from shared.adapters.gcp.pubsub import PubSubDeadLetterInbox
+
     warehouse = o.warehouse or bigquery_warehouse(cloud_target(s), s.traders_table)
     clock = o.clock or SystemClock()
     inbox = o.inbox or PubSubDeadLetterInbox(
@@ -257,6 +282,8 @@ def dispatcher(s: DispatcherSettings, o: Overrides = Overrides()) -> DispatcherD
 
 
 def fetcher(s: FetcherSettings, o: Overrides = Overrides()) -> FetcherDeps:
+    from shared.adapters.gcp.pubsub import PubSubDeadLetterSink
+
     publisher = o.publisher or _publisher(s)
     source = o.source or make_source(s)
     return FetcherDeps(
@@ -270,6 +297,8 @@ def fetcher(s: FetcherSettings, o: Overrides = Overrides()) -> FetcherDeps:
 
 
 def loader(s: LoaderSettings, o: Overrides = Overrides()) -> LoaderDeps:
+    from shared.adapters.gcp.pubsub import PubSubDeadLetterSink
+
     dead_letters = o.dead_letters or PubSubDeadLetterSink(_as_pubsub(o.publisher or _publisher(s)))
     return LoaderDeps(
         o.warehouse or bigquery_warehouse(cloud_target(s)),
@@ -280,6 +309,8 @@ def loader(s: LoaderSettings, o: Overrides = Overrides()) -> LoaderDeps:
 
 
 def _as_pubsub(publisher: Publisher) -> PubSubPublisher:
+    from shared.adapters.gcp.pubsub import PubSubPublisher
+
     if not isinstance(publisher, PubSubPublisher):
         raise TypeError("a dead-letter topic needs the Pub/Sub publisher; override dead_letters too")
     return publisher

@@ -201,6 +201,11 @@ class EmbeddedRunner:
                 received.append((decode_file(message.data), message))
             except InvalidMessage as exc:
                 self._settle(message, delivery.judge(exc))
+        for group in by_rows(received, self.warehouse.batch_rows):
+            self._commit(group)
+
+    def _commit(self, received: list[tuple[FileReady | LookupReady, Delivery]]) -> None:
+        """One transaction of the warehouse for these files (and one verdict per message)."""
         try:
             result = load([r for r, _ in received], warehouse=self.warehouse, store=self.deps.store, clock=self.clock)
         except Exception as exc:
@@ -213,3 +218,21 @@ class EmbeddedRunner:
         self.progress.parts_loaded += len(result.committed)
         self.progress.rows_loaded += sum(f.rows for f in result.committed)
         self.progress.wallets_completed += len(result.completed_wallets)
+
+
+def by_rows(
+    received: list[tuple[FileReady | LookupReady, Delivery]], limit: int | None
+) -> list[list[tuple[FileReady | LookupReady, Delivery]]]:
+    """The batch in consecutive groups of at most `limit` rows (a larger file alone), for a warehouse
+    whose commit holds a batch's rows in memory (DuckDB: `DuckDBWarehouse.batch_rows`); None: one group."""
+    if limit is None:
+        return [received] if received else []
+    groups: list[list[tuple[FileReady | LookupReady, Delivery]]] = []
+    rows = 0
+    for item in received:
+        if not groups or rows + item[0].rows > limit:
+            groups.append([])
+            rows = 0
+        groups[-1].append(item)
+        rows += item[0].rows
+    return groups

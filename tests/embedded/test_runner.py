@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from shared import bootstrap
+from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.bootstrap import Overrides
 from shared.core.messages import FileReady
 from shared.embedded.runner import EmbeddedRunner, RunConfig
@@ -42,3 +43,35 @@ def test_the_runner_dead_letters_a_file_ready_for_a_file_that_is_not_one_of_its_
     assert letter.error_class == "UntrustedPart" and "not in this loader's store" in letter.error
     status = deps.warehouse.status(datetime.now(UTC))
     assert status.by_status == {"complete": 1} and status.trades == 3
+
+
+class CommitRecorder(DuckDBWarehouse):
+    """The DuckDB warehouse, recording the part files' rows of each commit_batch."""
+
+    batch_rows = 25
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.commits: list[list[int]] = []
+
+    def commit_batch(self, files, segments, checkpoints, now):
+        self.commits.append([f.rows for f in files if f.rows > 0])
+        super().commit_batch(files, segments, checkpoints, now)
+
+
+def test_the_loader_commits_at_most_the_warehouses_batch_rows_in_one_transaction(tmp_path):
+    """DuckDB's merge holds a batch's rows in memory: the runner splits what its loader takes from the
+    bus into transactions of at most `batch_rows` rows (a bigger part alone), and every row lands."""
+    wallets = [f"0x{i:040x}" for i in range(1, 9)]
+    warehouse = CommitRecorder(tmp_path / "w.duckdb")
+    source = FakeTradeSource({w: 30 for w in wallets}, page_size=10)
+    deps = bootstrap.embedded(Settings(), db=tmp_path / "w.duckdb", o=Overrides(warehouse=warehouse, source=source))
+    deps.warehouse.create_schema()
+    deps.warehouse.add_traders(wallets)
+    parts = budget(max_pages=1)  # one page of 10 rows a part
+    config = RunConfig(run_id="r1", budget=parts, lease_seconds=3600, workers=4, max_in_flight=8)
+    EmbeddedRunner(config, deps).run()
+    assert all(sum(rows) <= warehouse.batch_rows or len(rows) == 1 for rows in warehouse.commits)
+    assert any(len(rows) > 1 for rows in warehouse.commits)  # files are still grouped up to the limit
+    status = deps.warehouse.status(datetime.now(UTC))
+    assert status.by_status == {"complete": 8} and status.trades == 8 * 30

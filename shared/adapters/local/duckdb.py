@@ -9,6 +9,7 @@ says how DuckDB runs them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,15 +26,31 @@ from shared.adapters.sql.dialect import DUCKDB, Sql, Struct
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.chain import Segment
 from shared.core.errors import PermanentError, SchemaMismatch, SystemicError, TransientError, WarehouseUnavailable
-from shared.core.tables import TABLES, TRADE_ROW, Column, Table
+from shared.core.tables import TABLES, TRADE_ROW, TRADES, Column, Table
 from shared.ports.warehouse import CheckpointUpdate
 
+log = logging.getLogger(__name__)
 _READ_COLUMNS = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in TRADE_ROW) + "}"
+
+# Memory (docs/benchmarks.md, "Memory flat in the warehouse's size"). DuckDB's buffer manager keeps every
+# block it has read or written (the table's, a batch's) up to `memory_limit`, by default 80% of the RAM:
+# without a limit the run's memory grows with the warehouse it merges into. Under MEMORY_LIMIT_MB the
+# table's blocks are evicted (they are on disk) and temporary data spills to `<file>.tmp`. A MERGE holds its
+# batch's rows (its transaction's new rows, the join, the JSON reader's buffer) and cannot spill them, so the
+# limit is sized for a batch of BATCH_ROWS rows, one statement at a time: the runner splits its batches to
+# that many rows (`batch_rows`), a larger batch (one part of more than 10 pages: FETCH_MAX_PAGES) gets a
+# limit in proportion, and a transaction that still runs out of memory is tried once more with twice the room.
+MEMORY_LIMIT_MB = 64
+BATCH_ROWS = 10_000  # one part of the embedded runner's 10 pages
 
 
 def ddl(table: Table) -> str:
+    """The table with its key as a PRIMARY KEY, except trades: the MERGE keeps one row per key there (as
+    it does on BigQuery, which enforces no key), because an index over its random trade keys is an ART as
+    large as the table's keys that every batch touches all over: a working set that grows with the table."""
     columns = [f'"{c.name}" {c.duckdb}' for c in table.columns]
-    return f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(columns)}, PRIMARY KEY ({', '.join(table.key)}))"
+    key = "" if table is TRADES else f", PRIMARY KEY ({', '.join(table.key)})"
+    return f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(columns)}{key})"
 
 
 def _path(uri: str) -> str:
@@ -50,6 +67,7 @@ def _bound(sql: str, params: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
 
 class DuckDBWarehouse(SqlWarehouse):
     d = DUCKDB
+    batch_rows = BATCH_ROWS
 
     def __init__(self, path: str | Path, *, must_exist: bool = False, read_only: bool = False) -> None:
         """`must_exist`: refuse to create the file (an operator's command with a mistyped --db must not
@@ -68,7 +86,30 @@ class DuckDBWarehouse(SqlWarehouse):
         # One writer merges small batches (10-page parts): more threads buy no speed here and cost memory
         # (about 50 MB at the peak of a whale's run, measured with bench/throughput.py).
         self.con.execute("SET threads = 1")
+        # An in-memory warehouse (tests) is all buffers: a limit would fail it, not bound it.
+        self.memory_limit_mb = MEMORY_LIMIT_MB if self.path != ":memory:" else None
         self.lock = threading.RLock()
+        self._limit_mb = 0
+        self._set_limit(self.memory_limit_mb)
+
+    def _set_limit(self, mb: int | None) -> None:
+        if mb is not None:
+            with self.lock:
+                self.cursor().execute(f"SET memory_limit = '{int(mb)}MB'")
+                self._limit_mb = mb
+
+    @contextmanager
+    def _room(self, mb: int) -> Iterator[None]:
+        """A memory limit of at least `mb` while inside (an in-memory warehouse has none)."""
+        if self.memory_limit_mb is None or mb <= self._limit_mb:
+            yield
+            return
+        before = self._limit_mb
+        self._set_limit(mb)
+        try:
+            yield
+        finally:
+            self._set_limit(before)
 
     def close(self) -> None:
         self.con.close()
@@ -124,15 +165,17 @@ class DuckDBWarehouse(SqlWarehouse):
     # -- running statements ------------------------------------------------------------------------------
 
     def query(self, sql: Sql) -> Iterator[dict[str, Any]]:
-        cur = self.cursor()
-        with _errors():
+        # Under the one lock too: a read beside a merge would want room under the memory limit at the same
+        # moment (the limit is sized for one statement at a time). The results read here are small.
+        with self.lock, _errors():
+            cur = self.cursor()
             cur.execute(sql.text, _bound(sql.text, sql.params))
-        if cur.description is None:  # a statement that returns no rows
-            return
-        names = [d[0] for d in cur.description]
-        while batch := cur.fetchmany(1000):
-            for row in batch:
-                yield dict(zip(names, row, strict=True))
+            if cur.description is None:  # a statement that returns no rows
+                return
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
 
     def execute(self, sql: Sql) -> int:
         with self.lock, _errors():
@@ -140,6 +183,15 @@ class DuckDBWarehouse(SqlWarehouse):
         return int(row[0]) if row else 0
 
     def transaction(self, statements: list[str], sql: Sql) -> None:
+        with self.lock:
+            try:
+                self._transaction(statements, sql)
+            except OutOfMemory as exc:
+                log.warning("a transaction ran out of memory; trying it once more with twice the room: %s", exc)
+                with self._room(2 * self._limit_mb):
+                    self._transaction(statements, sql)
+
+    def _transaction(self, statements: list[str], sql: Sql) -> None:
         with self.lock:
             cur = self.cursor()
             cur.execute("BEGIN TRANSACTION")
@@ -174,7 +226,9 @@ class DuckDBWarehouse(SqlWarehouse):
             "checkpoints": (Struct(lp.CHECKPOINT_FIELDS), lp.checkpoint_rows(checkpoints)),
             "now": ("TIMESTAMP", now),
         }
-        yield batch, Sql("", params)
+        loaded = set(uris)
+        with self._room(MEMORY_LIMIT_MB * sum(s.rows for s in segments if s.uri in loaded) // BATCH_ROWS):
+            yield batch, Sql("", params)
 
     @contextmanager
     def staged_rows(self, uris: list[str], columns: tuple[Column, ...]) -> Iterator[tuple[str, Sql]]:
@@ -186,6 +240,10 @@ class DuckDBWarehouse(SqlWarehouse):
         spec = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in columns) + "}"
         relation = f"read_json($files, format = 'newline_delimited', columns = {spec}) AS r"
         yield relation, Sql("", {"files": ("ARRAY<STRING>", paths)})
+
+
+class OutOfMemory(WarehouseUnavailable):
+    """DuckDB could not allocate under its memory limit (systemic, unless a retry with more room succeeds)."""
 
 
 def _rollback(cur: Any) -> None:
@@ -212,5 +270,7 @@ def _errors(files: list[str] | None = None) -> Iterator[None]:
         if any(path in str(exc) for path in files or ()):
             raise PermanentError(f"a part file could not be read: {exc}") from None
         raise WarehouseUnavailable(f"the DuckDB file cannot be written: {exc}") from None
-    except (duckdb.OutOfMemoryException, duckdb.FatalException) as exc:
+    except duckdb.OutOfMemoryException as exc:
+        raise OutOfMemory(f"DuckDB failed: {type(exc).__name__}: {exc}") from None
+    except duckdb.FatalException as exc:
         raise WarehouseUnavailable(f"DuckDB failed: {type(exc).__name__}: {exc}") from None

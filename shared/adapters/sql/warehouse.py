@@ -36,6 +36,9 @@ CHUNK = 5000  # wallets per parameterised statement (BigQuery caps a query reque
 class SqlWarehouse:
     d: Dialect
     names: st.Names
+    batch_rows: int | None = None
+    """The most part-file rows one commit_batch should take (None: any); the embedded runner splits its
+    loader's batches to fit. A dialect sets it when its commit holds a batch's rows in memory."""
 
     # -- what a dialect provides ------------------------------------------------------------------------
 
