@@ -41,6 +41,7 @@ class FetchBudget:
     split: SplitPolicy = field(default_factory=lambda: SplitPolicy(enabled=False))  # when a chain splits
 
 
+WRITE_ROWS = 100  # rows per write: few calls, and never a whole page's text at once (memory per worker)
 MAX_EMPTY_PAGES = 20  # empty pages in a row with more to come: an API that never ends the walk
 RECENT_CURSORS = 32  # cursor digests a continuation carries, so a cycle across parts is seen too
 
@@ -197,9 +198,11 @@ def fetch(
             guard.page(len(page.rows), page.next_cursor)
             cut = walk.plan(page) if walk is not None and page.next_cursor is not None else None
             kept = page.rows if cut is None else [r for r in page.rows if _seconds(r) > cut.at]
-            for row in kept:
-                row["run_id"] = task.run_id
-            out.write("".join(map(part_line, kept)))
+            for i in range(0, len(kept), WRITE_ROWS):
+                chunk = kept[i : i + WRITE_ROWS]
+                for row in chunk:
+                    row["run_id"] = task.run_id
+                out.write("".join(map(part_line, chunk)))
             rows += len(kept)
             pages += 1
             mismatched += page.mismatched_user

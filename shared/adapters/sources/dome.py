@@ -99,8 +99,8 @@ class DomeSource(HttpTradeClient):
             if cursor:
                 query["pagination_key"] = cursor
             context = {"wallet": wallet}
-            body = self.get_json("/polymarket/orders", query, context)
-            page = self._parse(wallet, body, context)
+            page = self._parse(wallet, self.get_json("/polymarket/orders", query, context), context)
+            # (the API's own objects are not kept: only the canonical rows live while the page is written)
             if page.next_cursor is not None and page.next_cursor == cursor:
                 raise MalformedPage("the API returned the same pagination_key again (would loop)", **context)
             for row in page.rows:
@@ -176,7 +176,13 @@ class DomeSource(HttpTradeClient):
         next_key = pagination.get("pagination_key") if pagination["has_more"] else None
         if pagination["has_more"] and not (isinstance(next_key, str) and next_key):
             raise MalformedPage("has_more is true but there is no pagination_key", **context)
-        rows = [self._row(wallet, raw, i, context) for i, raw in enumerate(body["orders"])]
+        # Each API object is let go once its canonical row is made: a page of both at once is ~4 MB, and
+        # every fetch worker holds a page (`make bench-memory`).
+        orders = body["orders"]
+        rows = []
+        for i in range(len(orders)):
+            rows.append(self._row(wallet, orders[i], i, context))
+            orders[i] = None
         mismatched = sum(1 for r in rows if r["user"] != wallet)
         if mismatched:
             log.warning("%d rows whose user is not the queried wallet (kept)", mismatched, extra=context)

@@ -77,7 +77,10 @@ class PolymarketSource(HttpTradeClient):
             next_cursor = pagination.get("next_cursor")
             if next_cursor is not None and (not isinstance(next_cursor, str) or next_cursor == cursor):
                 raise MalformedPage("next_cursor is not a new string (would loop)", **context)
-            yield body["data"], next_cursor
+            data = body["data"]
+            del body  # the rest of the answer need not live while the rows are used
+            yield data, next_cursor
+            del data
             if next_cursor is None:
                 return
             cursor = next_cursor
@@ -98,6 +101,7 @@ class PolymarketSource(HttpTradeClient):
                 group, fp = _group(raw), row["trade_key"]
                 row["trade_key"] = f"pm:{wallet}:{group}:{fp}:{seen.next(group, fp)}"
                 rows.append((row, group))
+            del raw_rows  # only the canonical rows are kept while the page is written
             if pending is not None:
                 prev_rows, prev_cursor = pending
                 boundary = not prev_rows or not rows or prev_rows[-1][1] != rows[0][1]
