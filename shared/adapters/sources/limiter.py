@@ -13,13 +13,23 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from shared.adapters.clock import SystemClock
 from shared.ports.clock import Clock
 
-if TYPE_CHECKING:
-    from shared.adapters.sources.share import FleetShare
+
+class Pacer(Protocol):
+    """What the limiter asks of a fleet share (share.py's `FleetShare`): how long to wait before the
+    next request, that one was sent, what the API answered, and the pace it allows now."""
+
+    rate: float
+
+    def wait(self, now: float) -> float: ...
+
+    def sent(self, now: float) -> None: ...
+
+    def observe(self, status: int, headers: Mapping[str, str] | None, now: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ class RateLimiter:
         windows: tuple[Window, ...],
         clock: Clock | None = None,
         margin: float = 0.02,
-        share: FleetShare | None = None,
+        share: Pacer | None = None,
     ) -> None:
         self.windows = tuple(w for w in windows if w.limit > 0)
         self.clock = clock or SystemClock()
