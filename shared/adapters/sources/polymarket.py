@@ -96,12 +96,13 @@ class PolymarketSource(HttpTradeClient):
         pending: tuple[list[tuple[dict[str, Any], str]], str | None] | None = None
         for raw_rows, next_cursor in self._walk(wallet, cursor, since, until):
             rows: list[tuple[dict[str, Any], str]] = []
-            for i, raw in enumerate(raw_rows):
+            for i in range(len(raw_rows)):
+                raw, raw_rows[i] = raw_rows[i], None  # each API object let go once its row is made
                 row = self._row(wallet, raw, i)
                 group, fp = _group(raw), row["trade_key"]
                 row["trade_key"] = f"pm:{wallet}:{group}:{fp}:{seen.next(group, fp)}"
                 rows.append((row, group))
-            del raw_rows  # only the canonical rows are kept while the page is written
+            del raw_rows
             if pending is not None:
                 prev_rows, prev_cursor = pending
                 boundary = not prev_rows or not rows or prev_rows[-1][1] != rows[0][1]
