@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.memory import rss_mb
+
 LATENCY_MS = 80.0
 FAULT_RATE = 0.02  # requests the simulator answers 5xx (the issue's independent server: 2%)
 TARGET_FRACTION = 0.90  # of the sustained limit
@@ -97,12 +99,12 @@ class Probe:
 
 
 class Timeline:
-    """Every second: requests sent, tasks and files pending on the bus, wallets merged, CPU seconds."""
+    """Every second: requests sent, tasks and files pending on the bus, wallets merged, CPU seconds, RSS."""
 
     def __init__(self, runner: Any, every: float = 1.0) -> None:
         from shared.ports.publisher import Topic
 
-        self.rows: list[tuple[float, int, int, int, int, float]] = []
+        self.rows: list[tuple[float, int, int, int, int, float, float]] = []
         self.threads: dict[int, tuple[str, float]] = {}  # native thread id -> (group, CPU seconds)
         self._stop = threading.Event()
         started = time.monotonic()
@@ -118,6 +120,7 @@ class Timeline:
                         runner.bus.pending(Topic.FILES),
                         runner.progress.wallets_completed,
                         cpu_seconds(),
+                        rss_mb(),
                     )
                 )
 
@@ -335,18 +338,23 @@ def report_throughput(r: dict[str, Any]) -> bool:
 
 def report_timeline(r: dict[str, Any], step: float = 5.0) -> None:
     """The runner's own view, every `step` seconds: what it sent, how busy its process was, what waited."""
-    print("  timeline          t (s)  requests/s  runner CPU  tasks pending  files pending  wallets merged")
-    last = (0.0, 0, 0, 0, 0, r["timeline"][0][5] if r["timeline"] else 0.0)
+    print(
+        "  timeline          t (s)  requests/s  runner CPU  tasks pending  files pending  wallets merged"
+        "  RSS (MB, highest since the last line)"
+    )
+    last = (0.0, 0, 0, 0, 0, r["timeline"][0][5] if r["timeline"] else 0.0, 0.0)
+    highest = 0.0
     for row in r["timeline"]:
-        t, requests, tasks, files, merged, cpu = row
+        t, requests, tasks, files, merged, cpu, rss = row
+        highest = max(highest, rss)
         if t - last[0] < step - 0.5 and row is not r["timeline"][-1]:
             continue
         span = max(t - last[0], 1e-6)
         print(
             f"                    {t:5.0f}  {(requests - last[1]) / span:10.1f}  {(cpu - last[5]) / span:10.0%}"
-            f"  {tasks:13,}  {files:13,}  {merged:14,}"
+            f"  {tasks:13,}  {files:13,}  {merged:14,}  {highest:6.0f}"
         )
-        last = row
+        last, highest = row, 0.0
 
 
 def report_resources(r: dict[str, Any]) -> None:
