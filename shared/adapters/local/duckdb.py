@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +40,12 @@ _READ_COLUMNS = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in TRADE_ROW) 
 # batch's rows (its transaction's new rows, the join, the JSON reader's buffer) and cannot spill them, so the
 # limit is sized for a batch of BATCH_ROWS rows, one statement at a time: the runner splits its batches to
 # that many rows (`batch_rows`), a larger batch (one part of more than 10 pages: FETCH_MAX_PAGES) gets a
-# limit in proportion, and a transaction that still runs out of memory is tried once more with twice the room.
+# limit in proportion, and a transaction that still runs out of memory is tried again with more room (MORE_ROOM).
 MEMORY_LIMIT_MB = 56  # 48 fails merges of 10,000 rows; 64 left the 1,000,000-trade wallet at 254 MB
 BATCH_ROWS = 10_000  # one part of the embedded runner's 10 pages
+# A transaction that ran out of memory is tried again under these multiples of its limit, the smallest
+# first: the few that fail miss by a few MB, and each retry's room is the run's peak (2x at once: +56 MB).
+MORE_ROOM = (1.25, 2.0)
 
 
 def ddl(table: Table) -> str:
@@ -184,12 +188,16 @@ class DuckDBWarehouse(SqlWarehouse):
 
     def transaction(self, statements: list[str], sql: Sql) -> None:
         with self.lock:
-            try:
-                self._transaction(statements, sql)
-            except OutOfMemory as exc:
-                log.warning("a transaction ran out of memory; trying it once more with twice the room: %s", exc)
-                with self._room(2 * self._limit_mb):
-                    self._transaction(statements, sql)
+            base = self._limit_mb
+            for factor in (1.0, *MORE_ROOM):
+                try:
+                    with self._room(math.ceil(base * factor)):
+                        self._transaction(statements, sql)
+                    return
+                except OutOfMemory as exc:
+                    if factor == MORE_ROOM[-1]:
+                        raise
+                    log.warning("a transaction ran out of memory; trying it again with more room: %s", exc)
 
     def _transaction(self, statements: list[str], sql: Sql) -> None:
         with self.lock:
