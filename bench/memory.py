@@ -14,7 +14,7 @@ row-for-row check against the simulator's ground truth. Figures only: the exit s
 when a run fails or is not exact.
 
     python -m bench.memory [--cases whale-last,million,small] [--million N] [--whale N] [--ordinary N]
-                           [--workers N] [--keep DIR]
+                           [--workers N] [--keep DIR] [--source dome|polymarket]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def peak_rss_mb() -> float:
 
 
 def run_case(args: argparse.Namespace) -> int:
-    from emulators.truth import verify_dome
+    from emulators.truth import verify_dome, verify_polymarket
     from shared import bootstrap
     from shared.cli.run import execute, new_run_id, run_config
     from shared.embedded.runner import EmbeddedRunner
@@ -56,7 +56,14 @@ def run_case(args: argparse.Namespace) -> int:
     from shared.settings import Settings
 
     directory = Path(args.dir)
-    settings = Settings(dome_api_base_url=args.base_url, dome_api_key=args.api_key, dome_tier="pro")
+    settings = Settings(
+        trade_source=args.source,
+        dome_api_base_url=args.base_url,
+        polymarket_api_base_url=args.data_api_url,
+        dome_api_key=args.api_key,
+        dome_tier="pro",
+        polymarket_rate_per_10s=10_000,  # memory, not throughput: the simulator runs without its limit
+    )
     deps = bootstrap.embedded(settings, db=directory / f"{args.case}.duckdb")
     deps.warehouse.create_schema()
     # Trades only: the markets lookups' tables are small, and the simulator's poison market would
@@ -84,7 +91,7 @@ def run_case(args: argparse.Namespace) -> int:
     tags = con.execute(
         "SELECT tag, memory_usage_bytes / 2^20 FROM duckdb_memory() WHERE memory_usage_bytes > 2^20 ORDER BY 2 DESC"
     ).fetchall()
-    check = verify_dome(con, args.truth)
+    check = (verify_polymarket if args.source == "polymarket" else verify_dome)(con, args.truth)
     result = {
         "exit": code,
         "elapsed": elapsed,
@@ -106,10 +113,13 @@ def run_case(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parent: simulator, cases, report
 
 
-def run_child(case: str, wallets: list[str], sim: Any, directory: Path, truth: Path, workers: int) -> dict[str, Any]:
+def run_child(
+    case: str, wallets: list[str], sim: Any, directory: Path, truth: Path, workers: int, source: str
+) -> dict[str, Any]:
     (directory / f"{case}-wallets.txt").write_text("\n".join(wallets) + "\n")
     command = [sys.executable, "-m", "bench.memory", "--case", case, "--dir", str(directory), "--truth", str(truth)]
-    command += ["--base-url", sim.base_url, "--api-key", f"bench-{case}", "--workers", str(workers)]
+    command += ["--base-url", sim.base_url, "--data-api-url", sim.data_api_url, "--api-key", f"bench-{case}"]
+    command += ["--workers", str(workers), "--source", source]
     load_before = os.getloadavg()[0]
     done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0 or not done.stdout.strip():
@@ -156,14 +166,15 @@ def report(case: str, r: dict[str, Any], trades: int) -> bool:
     return ok
 
 
-def simulate(directory: Path, name: str, *, size: int, whale: int, seed: int) -> Any:
+def simulate(directory: Path, name: str, *, size: int, whale: int, seed: int, source: str) -> Any:
     from emulators.dome.config import SimConfig
     from emulators.dome.server import run_simulator
 
     started = time.monotonic()
-    sim = run_simulator(SimConfig(seed=seed, size=size, whale_trades=whale, tier=None, latency_ms=0.0))
+    config = SimConfig(seed=seed, size=size, whale_trades=whale, tier=None, latency_ms=0.0, data_api_per_10s=None)
+    sim = run_simulator(config)
     truth = directory / f"truth-{name}.jsonl"
-    sim.state.universe.export_ground_truth(truth)
+    sim.state.universe.export_ground_truth(truth, source=source)
     print(
         f"simulator ({size:,} ordinary wallets, whale {whale:,}): ready and its ground truth exported in"
         f" {time.monotonic() - started:.1f} s; this process's peak RSS {peak_rss_mb():.0f} MB",
@@ -173,23 +184,34 @@ def simulate(directory: Path, name: str, *, size: int, whale: int, seed: int) ->
 
 
 def benchmark(
-    directory: Path, cases: list[str], *, million: int, whale: int, ordinary: int, seed: int, workers: int
+    directory: Path,
+    cases: list[str],
+    *,
+    million: int,
+    whale: int,
+    ordinary: int,
+    seed: int,
+    workers: int,
+    source: str = "dome",
 ) -> int:
     ok = True
+    print(f"source: {'the Data API' if source == 'polymarket' else 'Dome'}", flush=True)
     if "whale-last" in cases or "small" in cases:
-        sim, truth = simulate(directory, "universe", size=1500, whale=whale, seed=seed)
+        sim, truth = simulate(directory, "universe", size=1500, whale=whale, seed=seed, source=source)
         with sim:
             u = sim.state.universe
             largest = sorted(u.ordinary(), key=lambda w: (-u.count(w), w))[:ordinary]
             work = {"whale-last": [*largest, u.special["whale"]], "small": [u.special["n999"]]}
             for case in (c for c in CASES if c in cases and c in work):
                 trades = sum(u.count(w) for w in work[case])
-                ok = report(case, run_child(case, work[case], sim, directory, truth, workers), trades) and ok
+                result = run_child(case, work[case], sim, directory, truth, workers, source)
+                ok = report(case, result, trades) and ok
     if "million" in cases:
-        sim, truth = simulate(directory, "million", size=0, whale=million, seed=seed)
+        sim, truth = simulate(directory, "million", size=0, whale=million, seed=seed, source=source)
         with sim:
             wallet = sim.state.universe.special["whale"]
-            ok = report("million", run_child("million", [wallet], sim, directory, truth, workers), million) and ok
+            result = run_child("million", [wallet], sim, directory, truth, workers, source)
+            ok = report("million", result, million) and ok
     print("all runs exact" if ok else "A RUN FAILED OR WAS NOT EXACT")
     return 0 if ok else 1
 
@@ -203,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=8, help="fetch workers (backfill run's default: 8)")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep the DuckDB files and part files")
-    for internal in ("--case", "--dir", "--base-url", "--api-key", "--truth"):
+    parser.add_argument("--source", choices=("dome", "polymarket"), default="dome", help="which API the run pages")
+    for internal in ("--case", "--dir", "--base-url", "--data-api-url", "--api-key", "--truth"):
         parser.add_argument(internal, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.case:
@@ -222,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             ordinary=args.ordinary,
             seed=args.seed,
             workers=args.workers,
+            source=args.source,
         )
     finally:
         if not args.keep:
