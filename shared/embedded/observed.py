@@ -141,6 +141,7 @@ class ObservedSource:
                     elif page.next_cursor not in walk.at:
                         walk.at[page.next_cursor], added = position, page.next_cursor
                 yield page
+                del page  # not held while the next page is read
         finally:
             self._close(wallet, walk)
 

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import IO
 
 from shared.core.errors import PermanentError, RunawayWallet
 from shared.core.messages import FileReady, WalletTask, Window
@@ -25,7 +26,7 @@ from shared.core.windows import Split, SplitPolicy, Walked, plan_split
 from shared.ports.clock import Clock
 from shared.ports.objectstore import ObjectStore
 from shared.ports.publisher import Publisher, Topic, publish_message
-from shared.ports.source import Page, TradeSource
+from shared.ports.source import Page, TradeSource, may_end_after
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,14 @@ def _seconds(row: dict[str, object]) -> int:
     return int(datetime.fromisoformat(str(row["timestamp"]).replace("Z", "+00:00")).timestamp())
 
 
+def _write(out: IO[str], rows: list[dict[str, object]], run_id: str) -> None:
+    for i in range(0, len(rows), WRITE_ROWS):
+        chunk = rows[i : i + WRITE_ROWS]
+        for row in chunk:
+            row["run_id"] = run_id
+        out.write("".join(map(part_line, chunk)))
+
+
 def fetch(
     task: WalletTask,
     *,
@@ -193,16 +202,17 @@ def fetch(
     tmp = f"tmp/{task.run_id}/{wallet}/part-{task.part:05d}-{uuid.uuid4().hex}.jsonl"
     guard = Guard(task, budget)
     walk = _Walk(task, budget.split) if budget.split.enabled else None
+    ending = None  # the page after which the part ends if the next one does not go on with its transaction
     with store.open_writer(tmp) as out:
         for page in source.pages(wallet, task.cursor, *task.bounds):
+            if ending is not None:
+                if may_end_after(ending, page):
+                    break  # read only to know that: not written, the continuation reads it again
+                ending = None
             guard.page(len(page.rows), page.next_cursor)
             cut = walk.plan(page) if walk is not None and page.next_cursor is not None else None
             kept = page.rows if cut is None else [r for r in page.rows if _seconds(r) > cut.at]
-            for i in range(0, len(kept), WRITE_ROWS):
-                chunk = kept[i : i + WRITE_ROWS]
-                for row in chunk:
-                    row["run_id"] = task.run_id
-                out.write("".join(map(part_line, chunk)))
+            _write(out, kept, task.run_id)
             rows += len(kept)
             pages += 1
             mismatched += page.mismatched_user
@@ -211,8 +221,12 @@ def fetch(
                 final = True
                 break
             spent = clock.monotonic() - started
-            if page.resumable and (pages >= budget.max_pages or spent >= budget.seconds or cancelled()):
-                break
+            if pages >= budget.max_pages or spent >= budget.seconds or cancelled():
+                if page.resumable:
+                    break
+                if page.resumable is None:
+                    ending = Page([], page.next_cursor, resumable=None)  # the next page says (not its rows)
+            del page, kept  # one page in memory: not held while the next one is read
     ready = FileReady(
         run_id=task.run_id,
         wallet=wallet,

@@ -17,12 +17,22 @@ class Page:
     rows: list[dict[str, Any]]  # canonical rows (shared.core.tables.TRADE_ROW less run_id)
     next_cursor: str | None  # None: this is the last page of the walk
     # False when a walk must not stop after this page, because a part that ended here would split
-    # rows whose keys depend on their neighbours (Polymarket: fills of one transaction).
-    resumable: bool = True
+    # rows whose keys depend on their neighbours (fills of one transaction numbered by occurrence).
+    # None: not known until the next page is read; that page's `continues` says (`may_end_after`). The
+    # Data API's pages go out so, as soon as they are read: a worker holds one page, not two.
+    resumable: bool | None = True
+    continues: bool = False  # this page's first rows go on with the previous page's last transaction
     mismatched_user: int = 0  # rows whose user is not the queried wallet (counted, logged, kept)
     # Rows the whole walk holds, when the API says (Dome's pagination.total for the request's filters;
     # the Data API gives none): what a window split and the progress display estimate from.
     total: int | None = None
+
+
+def may_end_after(page: Page, following: Page | None) -> bool:
+    """Whether a part may end after `page`, `following` being the page the walk gave next (None: none)."""
+    if page.resumable is not None:
+        return page.resumable
+    return following is None or not following.continues
 
 
 @dataclass

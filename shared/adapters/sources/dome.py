@@ -114,11 +114,12 @@ class DomeSource(HttpTradeClient):
             if page.next_cursor is None:
                 yield page
                 return
+            cursor = page.next_cursor
             if _ends_in_fingerprinted_tx(page.rows):
                 pending = page
             else:
                 yield page
-            cursor = page.next_cursor
+            del page  # not held while the next page is read
 
     # -- the TradeCounter port: the same key, the same limiter ----------------------------------------
 

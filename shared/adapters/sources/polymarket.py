@@ -5,8 +5,11 @@ silently re-anchors the walk). Reference: docs/design.md ("Facts").
 This API exposes no row id and one transaction can hold identical-looking fills of one wallet, so the
 key is a fingerprint of (wallet, transaction_hash, token_id, side, size, price, timestamp) plus the
 occurrence number of that fingerprint within the transaction. For those numbers to be stable across
-fetches, a walk may only stop where a transaction ends: each page is handed out after the next one has
-been read, marked `resumable` only when the next page starts a different transaction.
+fetches, a walk may only stop where a transaction ends: each page is handed out as soon as it is read,
+with `resumable=None` (not known yet), and the next page says whether it `continues` the transaction
+the previous one ended in (`shared.ports.source.may_end_after`). A part that wants to end reads one page
+more to know, and ends before it when it starts a new transaction (that page is read again by the
+continuation). Handing the page out before the next is read keeps one page per worker in memory, not two.
 """
 
 from __future__ import annotations
@@ -93,28 +96,31 @@ class PolymarketSource(HttpTradeClient):
             yield Page([], None)
             return
         seen = Occurrences()
-        pending: tuple[list[tuple[dict[str, Any], str]], str | None] | None = None
+        last_group: str | None = None  # the previous page's last transaction (None: that page was empty)
         for raw_rows, next_cursor in self._walk(wallet, cursor, since, until):
-            rows: list[tuple[dict[str, Any], str]] = []
+            rows: list[dict[str, Any]] = []
+            first_group = page_last = None
             for i in range(len(raw_rows)):
                 raw, raw_rows[i] = raw_rows[i], None  # each API object let go once its row is made
                 row = self._row(wallet, raw, i)
                 group, fp = _group(raw), row["trade_key"]
                 row["trade_key"] = f"pm:{wallet}:{group}:{fp}:{seen.next(group, fp)}"
-                rows.append((row, group))
+                rows.append(row)
+                first_group, page_last = (group if i == 0 else first_group), group
             del raw_rows
-            if pending is not None:
-                prev_rows, prev_cursor = pending
-                boundary = not prev_rows or not rows or prev_rows[-1][1] != rows[0][1]
-                yield self._page(wallet, prev_rows, prev_cursor, boundary)
-            pending = (rows, next_cursor)
-        if pending is not None:
-            yield self._page(wallet, pending[0], None, True)
-
-    @staticmethod
-    def _page(wallet: str, rows: list[tuple[dict[str, Any], str]], next_cursor: str | None, resumable: bool) -> Page:
-        out = [r for r, _ in rows]
-        return Page(out, next_cursor, resumable=resumable, mismatched_user=sum(1 for r in out if r["user"] != wallet))
+            continues = first_group is not None and first_group == last_group
+            # Out at once: whether a part may end after it is known when the next page is read, and only
+            # asked when the part wants to end there (`may_end_after`).
+            last = next_cursor is None
+            yield Page(
+                rows,
+                next_cursor,
+                resumable=True if last else None,
+                continues=continues,
+                mismatched_user=sum(1 for r in rows if r["user"] != wallet),
+            )
+            last_group = page_last
+            del rows
 
     @staticmethod
     def _row(wallet: str, raw: Any, index: int) -> dict[str, Any]:
