@@ -9,6 +9,7 @@ windows, Retry-After pauses and back-off all run in fake time, so nothing here d
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from emulators.dome.config import Faults, SimConfig
 from emulators.dome.server import RunningSimulator, run_simulator
 from emulators.dome.universe import Universe
 from emulators.truth import Verification, verify_dome, verify_polymarket
+from shared.adapters.local.files import LocalObjectStore
 from shared.adapters.sources.dome import DomeSource
 from shared.adapters.sources.limiter import TIERS, RateLimiter, Window
 from shared.adapters.sources.polymarket import PolymarketSource
@@ -36,10 +38,12 @@ from shared.core.errors import (
     TransientError,
     TruncatedPage,
 )
+from shared.core.messages import WalletTask
 from shared.core.tables import TRADE_ROW as COLUMNS
 from shared.core.trades import iso_timestamp, part_line
+from shared.handlers.fetch import announced_part_name, fetch
 from shared.ports.source import Page, may_end_after
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, budget
 
 SOURCES = ("dome", "polymarket")
 EDGES = (
@@ -380,6 +384,43 @@ def test_a_page_goes_out_before_the_next_one_is_read(sim: Contract, source: str)
         stream.close()
     finally:
         client.close()
+
+
+class _Published:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        self.messages.append((topic, data))
+        return str(len(self.messages))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_one_page_parts_end_only_between_transactions_and_give_the_truth_once(
+    sim: Contract, source: str, tmp_path: Path
+) -> None:
+    """The fetch loop asks for a part end after every page; where that is known only from the next page
+    (the Data API), it reads the next page, and ends before it only if it starts another transaction."""
+    wallet = sim.wallet("straddle")
+    store, rows, ends, task = LocalObjectStore(tmp_path / "parts"), [], [], WalletTask(run_id="r", wallet=wallet)
+    client = sim.client(source)
+    client.page_size = 250
+    task = task.model_copy(update={"source": source})
+    try:
+        while task is not None:
+            out = fetch(
+                task, source=client, store=store, publisher=_Published(), clock=sim.clock, budget=budget(max_pages=1)
+            )
+            rows += [json.loads(line) for line in store.read_lines(announced_part_name(out.file))]
+            ends.append(len(rows))
+            task = out.continuation
+    finally:
+        client.close()
+    assert_exact(sim, source, rows, [wallet], tmp_path)
+    # Rows 750-999 end inside the sweep's transaction of identical fills: on the Data API no part ends
+    # at row 1000 (its occurrence numbers would start again); Dome's rows carry their log_index.
+    assert (1000 in ends) == (source == "dome")
+    assert len(ends) > 1
 
 
 # What the defaults would hide
