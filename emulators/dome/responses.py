@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 from starlette.responses import Response, StreamingResponse
 
 UNAUTHORIZED = {"error": "Unauthorized", "message": "Invalid or missing API key"}
@@ -35,7 +36,12 @@ class ConnectionDropped(Exception):
 
 
 def dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+    """Compact JSON. orjson (a tenth of the stdlib's time for a 1,000-row page: the simulator shares the
+    machine with the run it serves), the stdlib for what orjson refuses (an integer past 64 bits)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
