@@ -21,7 +21,7 @@ never by the key's limit, which the run may not reach (latency, workers, a lone 
 It is shown as `ETA 2m05s` only when nothing is guessed (every wallet left is in flight with a known
 size), otherwise as `ETA ~2m05s (estimate)`: sizes are heavy-tailed, and the mean of those seen misses
 a whale not started yet. With no page in the last 10 s there is no pace and no ETA (`-`). Small
-errors it accepts: a page read twice (a retried part, Dome's look-ahead at a part boundary) is a
+errors it accepts: a page read twice (a retried part, a part's look-ahead page at its end) is a
 request not counted as left; a wallet split into time windows may take one page more per window.
 """
 

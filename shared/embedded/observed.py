@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -124,7 +125,9 @@ class ObservedSource:
     ) -> Iterator[Page]:
         bounds = (since, until)
         walk, position = self._open(wallet, bounds, cursor)
-        first, added = cursor is None, None  # added: the cursor this call put in walk.at last
+        # The cursors this call put in walk.at, the last two kept: a part's continuation starts at the
+        # cursor of its last page, or of the page before when the last was read only to look ahead.
+        first, added = cursor is None, deque[str]()
         try:
             for page in self.inner.pages(wallet, cursor, since, until):
                 position = (position[0] + 1, position[1] + len(page.rows))
@@ -133,13 +136,13 @@ class ObservedSource:
                     walk.position = max(walk.position, position)
                     if first and position[0] == 1 and page.total is not None:
                         walk.total = page.total
-                    if added is not None:
-                        walk.at.pop(added, None)  # a call starts only at an entry or at a part's last cursor
-                        added = None
                     if page.next_cursor is None:
                         walk.ended, walk.at = True, {}
                     elif page.next_cursor not in walk.at:
-                        walk.at[page.next_cursor], added = position, page.next_cursor
+                        walk.at[page.next_cursor] = position
+                        added.append(page.next_cursor)
+                        if len(added) > 2:  # a call starts only at an entry or at one of a part's last cursors
+                            walk.at.pop(added.popleft(), None)
                 yield page
                 del page  # not held while the next page is read
         finally:

@@ -38,18 +38,28 @@ class HoldAt:
         self.inner, self.wallet = inner, wallet
         self.name, self.stats = inner.name, inner.stats
         self.limiter, self.page_size = inner.limiter, inner.page_size
-        self.pages_handed = 0
+        self.handed: set[str] = set()  # distinct pages handed out (a part's look-ahead page is read again)
+        self.used: set[str] = set()  # distinct pages after which the caller asked for more
         self.held = {n: threading.Event() for n in at}
         self.released = {n: threading.Event() for n in at}
 
+    @property
+    def pages_handed(self) -> int:
+        return len(self.handed)
+
     def pages(self, wallet, cursor=None, since=None, until=None) -> Iterator[Page]:
         for page in self.inner.pages(wallet, cursor, since, until):
-            mine = wallet == self.wallet
-            self.pages_handed += mine
+            mine = wallet == self.wallet and bool(page.rows)
+            first = page.rows[0]["trade_key"] if mine else ""
+            if mine:
+                self.handed.add(first)
             yield page
-            if mine and self.pages_handed in self.held:  # the caller asks for the next page: hold it
-                self.held[self.pages_handed].set()
-                self.released[self.pages_handed].wait(60)
+            if mine and first not in self.used:  # the caller asks for the next page: hold it
+                self.used.add(first)
+                n = len(self.used)
+                if n in self.held:
+                    self.held[n].set()
+                    self.released[n].wait(60)
 
     def breaker_state(self):
         return self.inner.breaker_state()

@@ -5,6 +5,7 @@ an edge fake speaking Dome's documented response shape over real HTTP."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,7 @@ import pytest
 
 from shared.adapters.sources.dome import DomeSource
 from shared.adapters.sources.limiter import RateLimiter, Window
+from shared.ports.source import may_end_after
 
 WALLET = "0x" + "a" * 40
 
@@ -95,18 +97,27 @@ def test_identical_fills_without_log_index_each_keep_a_row_across_a_page_boundar
 
 
 def test_a_part_may_not_end_inside_a_transaction_with_fingerprint_keys(source):
-    resumable = [page.resumable for page in source.pages(WALLET)]
+    pages = list(source.pages(WALLET))
+    ends = [may_end_after(page, after) for page, after in itertools.zip_longest(pages, pages[1:])]
     # page 1 ends inside TX2, page 2 inside TX3 (both without log_index); the last page ends the walk.
-    assert resumable == [False, False, True]
+    assert ends == [False, False, True]
+    assert [p.resumable for p in pages] == [None, None, True]  # known only from the next page
+    assert [p.continues for p in pages] == [False, True, True]
 
 
-def test_a_page_is_read_ahead_only_when_its_last_transaction_needs_it(source):
+def test_a_page_goes_out_at_once_and_is_known_resumable_only_when_its_last_transaction_needs_no_look(source):
     walk = source.pages(WALLET)
-    next(walk)
-    assert SERVED["requests"] == 2  # page 1 ends inside TX2 (no log_index): page 2 read to decide
+    first = next(walk)
+    assert SERVED["requests"] == 1 and first.resumable is None  # ends inside TX2 (no log_index)
     walk.close()
     SERVED.update(pages=MODERN, requests=0)
     walk = source.pages(WALLET)
     first = next(walk)
-    assert SERVED["requests"] == 1 and first.resumable  # log_index rows: no request spent ahead
+    assert SERVED["requests"] == 1 and first.resumable is True  # log_index rows: may end here
     walk.close()
+
+
+def test_a_straddling_transaction_with_log_indexes_still_lets_a_part_end_between_its_rows(source):
+    SERVED.update(pages=MODERN, requests=0)
+    pages = list(source.pages(WALLET))
+    assert pages[1].continues and may_end_after(pages[0], pages[1])  # (tx_hash, log_index) keys: stable

@@ -63,6 +63,16 @@ def test_a_part_retried_from_its_cursor_does_not_count_its_pages_twice():
     assert (sizes.finished, sizes.mean_pages) == (1, 10)  # no total: the pages it took, from its first
 
 
+def test_a_part_that_ends_before_its_look_ahead_page_is_continued_from_the_page_before():
+    """A part that wanted to end after page 3 read page 4 to know it may (resumable=None): it ends at 3,
+    and its continuation, from page 3's cursor, reads page 4 again; it is counted once."""
+    observed = ObservedSource(FakeTradeSource({W: 100}, page_size=10))
+    take(observed.pages(W), 4)  # pages 1-3 written, page 4 read ahead
+    take(observed.pages(W, "30"), 2)  # the continuation: pages 4 and 5
+    [wallet] = observed.in_flight()
+    assert (wallet.pages, wallet.rows) == (5, 50)
+
+
 def test_a_wallet_paged_as_windows_at_once_adds_up_its_windows_and_expects_each_row_once():
     observed = ObservedSource(WindowedSource(200))
     newer, older = observed.pages(W, None, 100, None), observed.pages(W, None, None, 100)

@@ -44,15 +44,6 @@ def _ends_in_fingerprinted_tx(rows: list[dict[str, Any]]) -> bool:
     return any(":fp:" in r["trade_key"] for r in rows if r["tx_hash"] == tx)
 
 
-def _fingerprinted_tx_straddles(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> bool:
-    """True when one transaction continues across the boundary and has fingerprint-keyed rows."""
-    if not before or not after or before[-1]["tx_hash"] != after[0]["tx_hash"]:
-        return False
-    tx = before[-1]["tx_hash"]
-    rows = [r for r in (*reversed(before), *after) if r["tx_hash"] == tx]
-    return any(":fp:" in r["trade_key"] for r in rows)
-
-
 class DomeSource(HttpTradeClient):
     name = "dome"
 
@@ -88,12 +79,13 @@ class DomeSource(HttpTradeClient):
         if until is not None:
             params["end_time"] = until
         # Rows without a log_index are keyed by a fingerprint; identical fills of one transaction get
-        # occurrence numbers, counted across pages. A page whose last transaction has such rows is held
-        # until the next one is read, and is resumable only if that transaction does not go on there (a
-        # part starting inside it would count from 0 again). Other pages go out at once: no request is
-        # spent on a page the walk may not need.
+        # occurrence numbers, counted across pages. Every page goes out as soon as it is read (one page per
+        # worker in memory). One whose last transaction has such rows may end a part only if that
+        # transaction does not go on in the next page (a part starting inside it would count from 0
+        # again): it says `resumable=None`, and the next page says whether it `continues` it; the walk
+        # reads that next page only if the part wants to end there (`may_end_after`).
         seen = Occurrences()
-        pending: Page | None = None
+        last_tx: str | None = None  # the previous page's last transaction (None: that page was empty)
         while True:
             query = dict(params)
             if cursor:
@@ -107,18 +99,14 @@ class DomeSource(HttpTradeClient):
                 n = seen.next(row["tx_hash"], row["trade_key"])
                 if n and ":fp:" in row["trade_key"]:  # rows with a log_index are unique as they are
                     row["trade_key"] = f"{row['trade_key']}:{n}"
-            if pending is not None:
-                pending.resumable = not _fingerprinted_tx_straddles(pending.rows, page.rows)
-                yield pending
-                pending = None
-            if page.next_cursor is None:
-                yield page
-                return
+            page.continues = bool(page.rows) and last_tx is not None and page.rows[0]["tx_hash"] == last_tx
+            if page.next_cursor is not None and _ends_in_fingerprinted_tx(page.rows):
+                page.resumable = None
+            last_tx = page.rows[-1]["tx_hash"] if page.rows else None
             cursor = page.next_cursor
-            if _ends_in_fingerprinted_tx(page.rows):
-                pending = page
-            else:
-                yield page
+            yield page
+            if cursor is None:
+                return
             del page  # not held while the next page is read
 
     # -- the TradeCounter port: the same key, the same limiter ----------------------------------------
