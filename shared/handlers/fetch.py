@@ -14,7 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO
 
@@ -202,7 +202,7 @@ def fetch(
     tmp = f"tmp/{task.run_id}/{wallet}/part-{task.part:05d}-{uuid.uuid4().hex}.jsonl"
     guard = Guard(task, budget)
     walk = _Walk(task, budget.split) if budget.split.enabled else None
-    ending = None  # the page after which the part ends if the next one does not go on with its transaction
+    ending: Page | None = None  # the page after which the part ends if the next does not go on with its transaction
     with store.open_writer(tmp) as out:
         for page in source.pages(wallet, task.cursor, *task.bounds):
             if ending is not None:
@@ -225,7 +225,7 @@ def fetch(
                 if page.resumable:
                     break
                 if page.resumable is None:
-                    ending = Page([], page.next_cursor, resumable=None)  # the next page says (not its rows)
+                    ending = replace(page, rows=[])  # its flags, not its rows: the next page says
             del page, kept  # one page in memory: not held while the next one is read
     ready = FileReady(
         run_id=task.run_id,

@@ -106,7 +106,9 @@ class PolymarketSource(HttpTradeClient):
                 group, fp = _group(raw), row["trade_key"]
                 row["trade_key"] = f"pm:{wallet}:{group}:{fp}:{seen.next(group, fp)}"
                 rows.append(row)
-                first_group, page_last = (group if i == 0 else first_group), group
+                if i == 0:
+                    first_group = group
+                page_last = group
             del raw_rows
             continues = first_group is not None and first_group == last_group
             # Out at once: whether a part may end after it is known when the next page is read, and only
