@@ -43,6 +43,7 @@ from shared.core.tables import TRADE_ROW as COLUMNS
 from shared.core.trades import iso_timestamp, part_line
 from shared.handlers.fetch import announced_part_name, fetch
 from shared.ports.source import Page, may_end_after
+from tests.embedded.conftest import RecordingPublisher
 from tests.fakes import FakeClock, budget
 
 SOURCES = ("dome", "polymarket")
@@ -386,15 +387,6 @@ def test_a_page_goes_out_before_the_next_one_is_read(sim: Contract, source: str)
         client.close()
 
 
-class _Published:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-
-    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
-        self.messages.append((topic, data))
-        return str(len(self.messages))
-
-
 @pytest.mark.parametrize("source", SOURCES)
 def test_one_page_parts_end_only_between_transactions_and_give_the_truth_once(
     sim: Contract, source: str, tmp_path: Path
@@ -409,7 +401,12 @@ def test_one_page_parts_end_only_between_transactions_and_give_the_truth_once(
     try:
         while task is not None:
             out = fetch(
-                task, source=client, store=store, publisher=_Published(), clock=sim.clock, budget=budget(max_pages=1)
+                task,
+                source=client,
+                store=store,
+                publisher=RecordingPublisher(),
+                clock=sim.clock,
+                budget=budget(max_pages=1),
             )
             rows += [json.loads(line) for line in store.read_lines(announced_part_name(out.file))]
             ends.append(len(rows))
