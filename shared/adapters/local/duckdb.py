@@ -31,18 +31,26 @@ from shared.core.tables import TABLES, TRADE_ROW, TRADES, Column, Table
 from shared.ports.warehouse import CheckpointUpdate
 
 log = logging.getLogger(__name__)
-_READ_COLUMNS = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in TRADE_ROW) + "}"
+
+
+def _read_parts(files: str, columns: tuple[Column, ...] = TRADE_ROW) -> str:
+    """The part files as a relation, with their columns' types given (never inferred)."""
+    spec = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in columns) + "}"
+    return f"read_json({files}, format = 'newline_delimited', columns = {spec})"
+
 
 # Memory (docs/benchmarks.md, "Memory flat in the warehouse's size"). DuckDB's buffer manager keeps every
 # block it has read or written (the table's, a batch's) up to `memory_limit`, by default 80% of the RAM:
 # without a limit the run's memory grows with the warehouse it merges into. Under MEMORY_LIMIT_MB the
-# table's blocks are evicted (they are on disk) and temporary data spills to `<file>.tmp`. A MERGE holds its
-# batch's rows (its transaction's new rows, the join, the JSON reader's buffer) and cannot spill them, so the
-# limit is sized for a batch of BATCH_ROWS rows, one statement at a time: the runner splits its batches to
-# that many rows (`batch_rows`), a larger batch (one part of more than 10 pages: FETCH_MAX_PAGES) gets a
-# limit in proportion, and a transaction that still runs out of memory is tried again with more room (MORE_ROOM).
+# table's blocks are evicted (they are on disk) and temporary data spills to `<file>.tmp`. A batch holds its
+# rows (the JSON reader's 32 MiB buffer while it stages them, the staged rows, the join, its new rows) and
+# cannot spill them all, so the limit is sized for a batch of BATCH_ROWS rows, one statement at a time: the
+# runner splits its batches to that many rows (`batch_rows`), a larger batch (one part of more than 10 pages:
+# FETCH_MAX_PAGES) gets a limit in proportion, and a transaction that still runs out of memory is tried again
+# with more room (MORE_ROOM).
 MEMORY_LIMIT_MB = 56  # 48 fails merges of 10,000 rows; 64 left the 1,000,000-trade wallet at 254 MB
 BATCH_ROWS = 10_000  # one part of the embedded runner's 10 pages
+CHECKPOINT_THRESHOLD_MB = 128  # WAL size that folds it into the file (about 150,000 trade rows)
 # A transaction that ran out of memory is tried again under these multiples of its limit, the smallest
 # first: the few that fail miss by a few MB, and each retry's room is the run's peak (2x at once: +56 MB).
 MORE_ROOM = (1.25, 2.0)
@@ -90,6 +98,10 @@ class DuckDBWarehouse(SqlWarehouse):
         # One writer merges small batches (10-page parts): more threads buy no speed here and cost memory
         # (about 50 MB at the peak of a whale's run, measured with bench/throughput.py).
         self.con.execute("SET threads = 1")
+        # A checkpoint compresses into the file what the WAL holds, the table's last row group (122,880
+        # rows) again each time while it fills: at DuckDB's 16 MiB a checkpoint came every ~3 batches and
+        # was half the loader's time. A transaction is fsynced to the WAL at its commit either way.
+        self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD_MB}MB'")
         # An in-memory warehouse (tests) is all buffers: a limit would fail it, not bound it.
         self.memory_limit_mb = MEMORY_LIMIT_MB if self.path != ":memory:" else None
         self.lock = threading.RLock()
@@ -200,18 +212,25 @@ class DuckDBWarehouse(SqlWarehouse):
                     log.warning("a transaction ran out of memory; trying it again with more room: %s", exc)
 
     def _transaction(self, statements: list[str], sql: Sql) -> None:
+        """`sql.text` stages what the statements read (temporary tables of this cursor, gone with it)."""
         with self.lock:
             cur = self.cursor()
-            cur.execute("BEGIN TRANSACTION")
+            files: list[str] = sql.params["files"][1] if "files" in sql.params else []
             try:
-                files: list[str] = sql.params["files"][1] if "files" in sql.params else []
                 with _errors(files):
-                    for text in statements:
-                        cur.execute(text, _bound(text, sql.params))
-                    cur.execute("COMMIT")
-            except BaseException:
-                _rollback(cur)
-                raise
+                    if sql.text:
+                        cur.execute(sql.text, _bound(sql.text, sql.params))
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    with _errors(files):
+                        for text in statements:
+                            cur.execute(text, _bound(text, sql.params))
+                        cur.execute("COMMIT")
+                except BaseException:
+                    _rollback(cur)
+                    raise
+            finally:
+                cur.close()
 
     @contextmanager
     def staged_batch(
@@ -222,8 +241,11 @@ class DuckDBWarehouse(SqlWarehouse):
             if not Path(path).is_file():
                 raise PermanentError(f"part file is missing: {path}", uri=uri)
         d = self.d
+        # The part files are read once, into a temporary table both MERGEs read: each read_json holds a
+        # 32 MiB buffer, and a second read parsed every line again.
+        stage = f"CREATE TEMP TABLE staged_rows AS SELECT * FROM {_read_parts('$files')}" if paths else ""
         batch = lp.Batch(
-            rows=f"read_json($files, format = 'newline_delimited', columns = {_READ_COLUMNS}) AS r",
+            rows="staged_rows AS r",
             parts=d.unnest("parts", "{a}", Struct(lp.PART_FIELDS)),
             checkpoints=d.unnest("checkpoints", "{a}", Struct(lp.CHECKPOINT_FIELDS)),
             now=d.p("now", "TIMESTAMP"),
@@ -236,7 +258,7 @@ class DuckDBWarehouse(SqlWarehouse):
         }
         loaded = set(uris)
         with self._room(MEMORY_LIMIT_MB * sum(s.rows for s in segments if s.uri in loaded) // BATCH_ROWS):
-            yield batch, Sql("", params)
+            yield batch, Sql(stage, params)
 
     @contextmanager
     def staged_rows(self, uris: list[str], columns: tuple[Column, ...]) -> Iterator[tuple[str, Sql]]:
@@ -245,8 +267,7 @@ class DuckDBWarehouse(SqlWarehouse):
         for path, uri in zip(paths, uris, strict=True):
             if not Path(path).is_file():
                 raise PermanentError(f"part file is missing: {path}", uri=uri)
-        spec = "{" + ", ".join(f"'{c.name}': '{c.duckdb}'" for c in columns) + "}"
-        relation = f"read_json($files, format = 'newline_delimited', columns = {spec}) AS r"
+        relation = f"{_read_parts('$files', columns)} AS r"
         yield relation, Sql("", {"files": ("ARRAY<STRING>", paths)})
 
 
