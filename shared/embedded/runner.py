@@ -74,6 +74,8 @@ class EmbeddedRunner:
         self.progress = Progress()
         self._stop = threading.Event()
         self._started = self.clock.now()
+        self._last_published = True  # what the last dispatch did (the first is due at once)
+        self._completed_at_dispatch = 0  # progress.wallets_completed when the last dispatch began
 
     def stop(self, interrupted: bool = False) -> None:
         """End the run soon: fetches end their part at the next page where a part may end, the loader
@@ -126,13 +128,20 @@ class EmbeddedRunner:
         return self.progress
 
     def _dispatch_due(self, since_last: float, idle: bool) -> bool:
-        """Dispatch again when the workers may soon run dry (few tasks queued), or every 2 s (lookups
-        and retried wallets): each call is a few warehouse queries, which the loader would wait for."""
+        """Dispatch again when the workers may soon run dry (few tasks queued) and the last dispatch
+        published something or a wallet has completed since (room under max_in_flight); or every 2 s
+        (lookups, retried wallets, expired leases); or when nothing is left to do. Each call is a few
+        warehouse queries, which the loader waits for: at the end of a run, with every wallet out and
+        the loader catching up, a dispatch every 0.25 s that could find nothing held it back."""
         if since_last < 0.25:
             return False
-        return idle or since_last >= 2.0 or self.bus.pending(Topic.WALLETS) < 2 * self.config.workers
+        if idle or since_last >= 2.0:
+            return True
+        could_find = self._last_published or self.progress.wallets_completed != self._completed_at_dispatch
+        return could_find and self.bus.pending(Topic.WALLETS) < 2 * self.config.workers
 
     def _dispatch(self) -> DispatchResult:
+        self._completed_at_dispatch = self.progress.wallets_completed
         result = dispatch(
             warehouse=self.warehouse,
             publisher=self.bus,
@@ -159,6 +168,7 @@ class EmbeddedRunner:
             )
             self.progress.lookups += len(lookups)
             result.lookups = len(lookups)
+        self._last_published = bool(result.published or result.lookups)
         return result
 
     def _settle(self, message: Delivery, verdict: Verdict) -> None:
