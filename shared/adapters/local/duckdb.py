@@ -9,10 +9,8 @@ says how DuckDB runs them.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import math
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,13 +31,6 @@ from shared.core.tables import TABLES, TRADE_ROW, TRADES, Column, Table
 from shared.ports.warehouse import CheckpointUpdate
 
 log = logging.getLogger(__name__)
-
-# DuckDB looks for pandas at every statement with parameters (a DataFrame may be one). Without pandas
-# installed, each look is a failed import that walks sys.path: a dozen stat calls, each letting go of the
-# GIL and waiting to take it back behind the fetch workers (5% of the loader's time in a whale's run,
-# sampled with py-spy). Marked absent, the look fails at once; an installed pandas is left alone.
-if importlib.util.find_spec("pandas") is None:
-    sys.modules.setdefault("pandas", None)  # type: ignore[arg-type]
 
 
 def _read_parts(files: str, columns: tuple[Column, ...] = TRADE_ROW) -> str:
