@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from shared.adapters.clock import SystemClock
 from shared.adapters.local.bus import Bus
-from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.adapters.local.files import LocalObjectStore
 from shared.adapters.sources.breaker import Breaker
 from shared.adapters.sources.dome import DomeSource
@@ -319,6 +318,16 @@ def _as_pubsub(publisher: Publisher) -> PubSubPublisher:
 # -- one process --------------------------------------------------------------------------------------
 
 
+def _duckdb(db: Path, *, must_exist: bool, read_only: bool, process: bool) -> SqlWarehouse:
+    if process and not read_only and str(db) != ":memory:":
+        from shared.adapters.local.warehouse_process import WarehouseProcess
+
+        return WarehouseProcess(db, must_exist=must_exist)
+    from shared.adapters.local.duckdb import DuckDBWarehouse
+
+    return DuckDBWarehouse(db, must_exist=must_exist, read_only=read_only)
+
+
 def embedded(
     settings: Settings,
     *,
@@ -327,11 +336,15 @@ def embedded(
     parts: Path | None = None,
     read_only: bool = False,
     must_exist: bool = False,
+    process: bool = False,
     backoff: tuple[float, float] = (0.2, 5.0),
     o: Overrides = Overrides(),
 ) -> EmbeddedDeps:
     """The embedded runner's graph: DuckDB at `db` with its parts folder beside it, or BigQuery with
-    parts in `bigquery.bucket` (or the `parts` folder). The caller creates or checks the schema."""
+    parts in `bigquery.bucket` (or the `parts` folder). The caller creates or checks the schema, and
+    closes the warehouse. `process`: the DuckDB file is opened by a process of its own that serves this
+    one (`WarehouseProcess`, what a run uses: DuckDB there does not wait for the fetch workers' GIL);
+    otherwise in this process (DuckDB is imported only then)."""
     clock = o.clock or SystemClock()
     if bigquery is not None:
         warehouse: SqlWarehouse = o.warehouse or bigquery_warehouse(bigquery)
@@ -342,7 +355,7 @@ def embedded(
     else:
         if db is None:
             raise ValueError("the embedded runner needs a DuckDB file or a BigQuery target")
-        warehouse = o.warehouse or DuckDBWarehouse(db, must_exist=must_exist, read_only=read_only)
+        warehouse = o.warehouse or _duckdb(db, must_exist=must_exist, read_only=read_only, process=process)
         store = o.store or LocalObjectStore(parts or db.parent / f"{db.stem}-parts")
     dead_letters = SqlDeadLetters(warehouse, clock)
     attempts = settings.max_delivery_attempts

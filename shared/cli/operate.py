@@ -81,24 +81,27 @@ def letters_replay(
     """Put dead letters back on their queue and run until they are done (or dead again)."""
     settings = load_settings()
     where = target(settings, warehouse, db, project, dataset, bucket)
-    deps = open_deps(settings, where, Mode.READ if dry_run else Mode.WRITE)
+    deps = open_deps(settings, where, Mode.READ if dry_run else Mode.WRITE)  # a mistyped --db: nothing created
     if not dry_run:
         setup_logging(where.log_path)
-    result = replay_dead_letters(
-        dead_letters=deps.dead_letters,
-        publisher=deps.bus,
-        warehouse=deps.warehouse,
-        clock=deps.clock,
-        lease_seconds=settings.lease_seconds,
-        error_class=error_class,
-        wallet=wallet,
-        max_letters=max_letters,
-        dry_run=dry_run,
-    )
-    console.print(f"{'would replay' if dry_run else 'replaying'} {len(result.replayed)} dead letters")
-    if dry_run or not result.replayed:
-        raise typer.Exit(0)
-    runner = EmbeddedRunner(run_config(settings, new_run_id(), workers, dispatch=False), deps)
-    code = execute(runner)
-    print_status(deps.warehouse)
-    raise typer.Exit(code)
+    try:
+        result = replay_dead_letters(
+            dead_letters=deps.dead_letters,
+            publisher=deps.bus,
+            warehouse=deps.warehouse,
+            clock=deps.clock,
+            lease_seconds=settings.lease_seconds,
+            error_class=error_class,
+            wallet=wallet,
+            max_letters=max_letters,
+            dry_run=dry_run,
+        )
+        console.print(f"{'would replay' if dry_run else 'replaying'} {len(result.replayed)} dead letters")
+        if dry_run or not result.replayed:
+            raise typer.Exit(0)
+        runner = EmbeddedRunner(run_config(settings, new_run_id(), workers, dispatch=False), deps)
+        code = execute(runner)
+        print_status(deps.warehouse)
+        raise typer.Exit(code)
+    finally:
+        deps.warehouse.close()

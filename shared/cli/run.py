@@ -28,6 +28,7 @@ from shared.cli.options import (
     Mode,
     ProjectOption,
     SourceOption,
+    Target,
     WalletsOption,
     WarehouseOption,
     WorkersOption,
@@ -257,6 +258,25 @@ def _run(
     where = target(settings, warehouse, db, project, dataset, bucket)
     setup_logging(where.log_path)
     deps = open_deps(settings, where, Mode.CREATE)
+    try:
+        code = _run_on(deps, settings, where, wallets, workers, run_id, markets, switch_source, sync, lookback)
+    finally:
+        deps.warehouse.close()  # the warehouse process folds its WAL in and lets go of the file
+    raise typer.Exit(code)
+
+
+def _run_on(
+    deps: bootstrap.EmbeddedDeps,
+    settings: Settings,
+    where: Target,
+    wallets: Path,
+    workers: int,
+    run_id: str | None,
+    markets: bool,
+    switch_source: bool,
+    sync: bool,
+    lookback: int | None,
+) -> int:
     imported = import_wallets(wallets, deps.warehouse, deps.dead_letters)
     conflicts = deps.warehouse.source_conflicts(settings.trade_source)
     if conflicts and not switch_source:
@@ -285,4 +305,4 @@ def _run(
     runner = EmbeddedRunner(config, deps)
     code = execute(runner)
     print_status(deps.warehouse)
-    raise typer.Exit(code)
+    return code

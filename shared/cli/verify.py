@@ -77,6 +77,7 @@ def verify_command(
     try:
         raise typer.Exit(_verify(settings, where, deps, counter, requeue, as_json, workers, api))
     finally:
+        deps.warehouse.close()
         if counter is not None:
             counter.close()
 

@@ -17,6 +17,7 @@ from shared.adapters.gcp.bigquery import BigQueryWarehouse
 from shared.adapters.gcp.storage import GcsObjectStore
 from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.adapters.local.files import LocalObjectStore
+from shared.adapters.local.warehouse_process import WarehouseProcess
 from shared.adapters.sql.dialect import Sql
 from shared.core.messages import FileReady
 from shared.core.trades import COLUMN_NAMES, part_line
@@ -103,6 +104,11 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 def duckdb_twin(tmp_path: Any) -> Twin:
     return Twin("duckdb", DuckDBWarehouse(tmp_path / "w.duckdb"), LocalObjectStore(tmp_path / "parts"))
+
+
+def duckdb_process_twin(tmp_path: Any) -> Twin:
+    """The DuckDB file served by a process of its own, as `backfill run` opens it (WarehouseProcess)."""
+    return Twin("duckdb", WarehouseProcess(tmp_path / "w.duckdb"), LocalObjectStore(tmp_path / "parts"))
 
 
 def bigquery_twin(stack: Any, page_size: int = 500) -> Twin:

@@ -76,10 +76,23 @@ def _finish(wallets: Path, db: Path, env: dict[str, str]) -> None:
 Chain = tuple[str, "int | None", "int | None"]  # (wallet, window start, window end): one chain of parts
 
 
+def _open_when_free(db: Path, seconds: float = 5.0) -> duckdb.DuckDBPyConnection:
+    """The file, read-only, once the killed run's warehouse process (killed with it, PR_SET_PDEATHSIG)
+    has let go of its lock: within `seconds`, or the warehouse outlived its runner."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return duckdb.connect(str(db), read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _committed(db: Path) -> tuple[set[str], set[Chain]]:
     """(complete wallets, chains of unfinished wallets whose first part is committed and whose final part
     is not) as the killed run left them. A big wallet's walk is split into windows, each a chain."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = _open_when_free(db)
     try:
         complete = {
             r[0] for r in con.execute("SELECT wallet_address FROM checkpoints WHERE status = 'complete'").fetchall()

@@ -15,6 +15,7 @@ import logging
 import math
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -74,6 +75,7 @@ CHECKPOINT_THRESHOLD_MB = 128  # WAL size that folds it into the file (about 150
 # A transaction that ran out of memory is tried again under these multiples of its limit, the smallest
 # first: the few that fail miss by a few MB, and each retry's room is the run's peak (2x at once: +56 MB).
 MORE_ROOM = (1.25, 2.0)
+LOCK_WAIT_SECONDS = 5.0
 
 
 def ddl(table: Table) -> str:
@@ -83,6 +85,21 @@ def ddl(table: Table) -> str:
     columns = [f'"{c.name}" {c.duckdb}' for c in table.columns]
     key = "" if table is TRADES else f", PRIMARY KEY ({', '.join(table.key)})"
     return f"CREATE TABLE IF NOT EXISTS {table.name} ({', '.join(columns)}{key})"
+
+
+def _connect(path: str, read_only: bool) -> Any:
+    """The file's connection. Its lock may be held for a moment by a killed run's warehouse process,
+    which dies with its runner (WarehouseProcess) but not in the same instant: wait for it that long."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise SystemicError(f"cannot open {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise FileLocked(f"cannot open {path}: {exc} (is another backfill using it?)") from None
+            time.sleep(0.05)
 
 
 def _path(uri: str) -> str:
@@ -110,10 +127,7 @@ class DuckDBWarehouse(SqlWarehouse):
             if (must_exist or read_only) and not Path(self.path).is_file():
                 raise SchemaMismatch(f"no warehouse at {self.path}")
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con = duckdb.connect(self.path, read_only=read_only and self.path != ":memory:")
-        except duckdb.IOException as exc:
-            raise SystemicError(f"cannot open {self.path}: {exc} (is another backfill using it?)") from None
+        self.con = _connect(self.path, read_only=read_only and self.path != ":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         # One writer merges small batches (10-page parts): more threads buy no speed here and cost memory
         # (about 50 MB at the peak of a whale's run, measured with bench/throughput.py).
@@ -289,6 +303,11 @@ class DuckDBWarehouse(SqlWarehouse):
                 raise PermanentError(f"part file is missing: {path}", uri=uri)
         relation = f"{_read_parts('$files', columns)} AS r"
         yield relation, Sql("", {"files": ("ARRAY<STRING>", paths)})
+
+
+class FileLocked(SystemicError):
+    """Another process holds the file's lock (another backfill, or a killed runner's warehouse process
+    that has not yet exited)."""
 
 
 class OutOfMemory(WarehouseUnavailable):
