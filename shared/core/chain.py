@@ -20,8 +20,11 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.core.messages import FileReady, Window
+if TYPE_CHECKING:  # the warehouse process reads these types' objects without pydantic's 17 MB
+    from shared.core.messages import FileReady, Window
+
 
 OPEN_LOW, OPEN_HIGH = -1, 2**62  # None bounds in the coverage sweep
 

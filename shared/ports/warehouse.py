@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared.core.chain import Segment
-from shared.core.messages import FileReady, LookupReady
+
+if TYPE_CHECKING:  # the warehouse process reads these types' objects without pydantic's 17 MB
+    from shared.core.messages import FileReady, LookupReady
 
 __all__ = ["Candidate", "CheckpointUpdate", "Segment", "Status", "Stored", "Warehouse"]
 

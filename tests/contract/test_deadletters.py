@@ -21,19 +21,16 @@ from shared.delivery import DONE
 from shared.handlers.replay import collect_dead_letters, replay_dead_letters
 from shared.ports.publisher import Topic
 from shared.resources import load_resources
-from tests.contract.twins import bigquery_twin, duckdb_twin
+from tests.contract.twins import TWINS, duckdb_twin, make_twin
 from tests.fakes import FakeClock
 
 W1, W2 = "0x" + "1" * 40, "0x" + "2" * 40
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.emulators)])
+@pytest.fixture(params=TWINS)
 def store(request, tmp_path):
-    twin = (
-        duckdb_twin(tmp_path) if request.param == "duckdb" else bigquery_twin(request.getfixturevalue("emulator_stack"))
-    )
-    twin.warehouse.create_schema()
+    twin = make_twin(request, tmp_path)
     yield SqlDeadLetters(twin.warehouse, FakeClock(start=0, wall=NOW))
     twin.warehouse.close()
 

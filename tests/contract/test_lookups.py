@@ -11,18 +11,15 @@ import pytest
 from shared.core.chain import Segment
 from shared.core.messages import LookupReady
 from tests.contract.test_warehouse import W1, W2, complete, rows
-from tests.contract.twins import bigquery_twin, duckdb_twin, now
+from tests.contract.twins import TWINS, make_twin, now
 
 C1, C2, C3 = ("0x" + c * 64 for c in "abc")
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.emulators)])
+@pytest.fixture(params=TWINS)
 def twin(request, tmp_path):
-    made = (
-        duckdb_twin(tmp_path) if request.param == "duckdb" else bigquery_twin(request.getfixturevalue("emulator_stack"))
-    )
-    made.warehouse.create_schema()
+    made = make_twin(request, tmp_path)
     yield made
     made.warehouse.close()
 

@@ -16,7 +16,7 @@ from shared.handlers.dispatch import dispatch
 from shared.handlers.load import load
 from shared.ports.publisher import Topic
 from shared.ports.warehouse import CheckpointUpdate, Segment, Stored
-from tests.contract.twins import bigquery_twin, duckdb_process_twin, duckdb_twin, now
+from tests.contract.twins import TWINS, make_twin, now
 from tests.fakes import FakeClock, canonical, dome_raw
 
 W1, W2, W3 = "0x" + "1" * 40, "0x" + "2" * 40, "0x" + "3" * 40
@@ -27,13 +27,9 @@ def later():
     return now() + timedelta(hours=1)
 
 
-@pytest.fixture(params=["duckdb", "duckdb-process", pytest.param("bigquery", marks=pytest.mark.emulators)])
+@pytest.fixture(params=TWINS)
 def twin(request, tmp_path):
-    if request.param == "bigquery":
-        made = bigquery_twin(request.getfixturevalue("emulator_stack"))
-    else:
-        made = (duckdb_twin if request.param == "duckdb" else duckdb_process_twin)(tmp_path)
-    made.warehouse.create_schema()
+    made = make_twin(request, tmp_path)
     yield made
     made.warehouse.close()
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from google.api_core import exceptions as gexc
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
@@ -109,6 +110,19 @@ def duckdb_twin(tmp_path: Any) -> Twin:
 def duckdb_process_twin(tmp_path: Any) -> Twin:
     """The DuckDB file served by a process of its own, as `backfill run` opens it (WarehouseProcess)."""
     return Twin("duckdb", WarehouseProcess(tmp_path / "w.duckdb"), LocalObjectStore(tmp_path / "parts"))
+
+
+TWINS = ["duckdb", "duckdb-process", pytest.param("bigquery", marks=pytest.mark.emulators)]
+
+
+def make_twin(request: Any, tmp_path: Any) -> Twin:
+    """The twin a contract fixture's parameter names (TWINS), its schema created."""
+    if request.param == "bigquery":
+        made = bigquery_twin(request.getfixturevalue("emulator_stack"))
+    else:
+        made = (duckdb_twin if request.param == "duckdb" else duckdb_process_twin)(tmp_path)
+    made.warehouse.create_schema()
+    return made
 
 
 def bigquery_twin(stack: Any, page_size: int = 500) -> Twin:

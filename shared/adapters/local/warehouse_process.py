@@ -40,7 +40,6 @@ from shared.adapters.sql.dialect import DUCKDB, Sql
 from shared.adapters.sql.warehouse import SqlWarehouse
 from shared.core.chain import Segment
 from shared.core.errors import PipelineError, SystemicError, WarehouseUnavailable
-from shared.core.messages import FileReady, LookupReady
 from shared.logs import RedactingFormatter
 from shared.ports.warehouse import Candidate, CheckpointUpdate, Status, Stored
 
@@ -62,10 +61,10 @@ CALLS = frozenset(
         "unclaim",
         "release_leases",
         "segments",
-        "commit_batch",
+        "merge_batch",
         "lookup_candidates",
         "claim_lookups",
-        "commit_lookups",
+        "merge_lookups",
         "status",
         "complete_wallets",
         "query",
@@ -178,12 +177,12 @@ class WarehouseProcess(SqlWarehouse):
         self._call("transaction", statements, sql)
 
     def staged_rows(self, uris: list[str], columns: Any) -> Any:
-        raise NotImplementedError("the part files are staged in the warehouse process (commit_batch, commit_lookups)")
+        raise NotImplementedError("the part files are staged in the warehouse process (merge_batch, merge_lookups)")
 
     def staged_batch(
         self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
     ) -> Any:
-        raise NotImplementedError("the part files are staged in the warehouse process (commit_batch, commit_lookups)")
+        raise NotImplementedError("the part files are staged in the warehouse process (merge_batch, merge_lookups)")
 
     def add_traders(self, wallets: Any) -> int:
         return int(self._call("add_traders", list(wallets)))
@@ -217,10 +216,10 @@ class WarehouseProcess(SqlWarehouse):
     def segments(self, keys: Any) -> list[Segment]:
         return list(self._call("segments", list(keys)))
 
-    def commit_batch(
-        self, files: list[FileReady], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
+    def merge_batch(
+        self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
     ) -> None:
-        self._call("commit_batch", files, segments, checkpoints, now)
+        self._call("merge_batch", uris, segments, checkpoints, now)
 
     def lookup_candidates(
         self, kind: str, now: datetime, stale_before: datetime, miss_before: datetime, limit: int
@@ -230,8 +229,10 @@ class WarehouseProcess(SqlWarehouse):
     def claim_lookups(self, kind: str, keys: list[str], now: datetime, until: datetime, token: str) -> set[str]:
         return set(self._call("claim_lookups", kind, keys, now, until, token))
 
-    def commit_lookups(self, kind: str, files: list[LookupReady], now: datetime) -> None:
-        self._call("commit_lookups", kind, files, now)
+    def merge_lookups(
+        self, kind: str, uris: list[str], missing: list[str], found: list[str], source: str | None, now: datetime
+    ) -> None:
+        self._call("merge_lookups", kind, uris, missing, found, source, now)
 
     def status(self, now: datetime, sync_before: datetime | None = None) -> Status:
         result: Status = self._call("status", now, sync_before=sync_before)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.sql import letters as lt
 from shared.adapters.sql import loadpath as lp
@@ -26,9 +26,11 @@ from shared.adapters.sql import statements as st
 from shared.adapters.sql import verify as vf
 from shared.adapters.sql.dialect import Dialect, Sql
 from shared.core.chain import Segment
-from shared.core.messages import FileReady, LookupReady
 from shared.core.tables import Column
 from shared.ports.warehouse import Candidate, CheckpointUpdate, Status, Stored
+
+if TYPE_CHECKING:  # the warehouse process reads these types' objects without pydantic's 17 MB
+    from shared.core.messages import FileReady, LookupReady
 
 CHUNK = 5000  # wallets per parameterised statement (BigQuery caps a query request at 12 MB)
 
@@ -137,7 +139,13 @@ class SqlWarehouse:
     def commit_batch(
         self, files: list[FileReady], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
     ) -> None:
-        uris = sorted({f.uri for f in files if f.rows > 0})
+        self.merge_batch(sorted({f.uri for f in files if f.rows > 0}), segments, checkpoints, now)
+
+    def merge_batch(
+        self, uris: list[str], segments: list[Segment], checkpoints: list[CheckpointUpdate], now: datetime
+    ) -> None:
+        """commit_batch with the files' rows as their part files' uris (no message objects: the warehouse
+        process runs this without importing the message models)."""
         rounds = max(lp.rounds(checkpoints), default=0)
         with self.staged_batch(uris, segments, checkpoints, now) as (batch, sql):
             statements = [lp.merge_trades(self.names, batch), lp.merge_market_refs(self.names, batch)] if uris else []
@@ -162,11 +170,16 @@ class SqlWarehouse:
     def commit_lookups(self, kind: str, files: list[LookupReady], now: datetime) -> None:
         """One transaction: the files' rows into their table, the keys the API did not know recorded as
         misses, the keys it knew no longer misses."""
-        table = lk.TARGET[kind]
         uris = sorted({f.uri for f in files if f.rows > 0})
         missing = sorted({k for f in files for k in f.missing})
         found = sorted({k for f in files for k in f.keys} - set(missing))
-        source = files[0].source if files else None
+        self.merge_lookups(kind, uris, missing, found, files[0].source if files else None, now)
+
+    def merge_lookups(
+        self, kind: str, uris: list[str], missing: list[str], found: list[str], source: str | None, now: datetime
+    ) -> None:
+        """commit_lookups with the files as what it reads of them (no message objects, as merge_batch)."""
+        table = lk.TARGET[kind]
         with self.staged_rows(uris, table.columns) if uris else nullcontext(("", Sql(""))) as (rows, staged):
             statements = [lk.merge_rows(self.names, table, rows)] if uris else []
             if missing:
