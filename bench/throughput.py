@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.memory import children_peak_rss_mb, rss_mb
+from bench.memory import children_peak_rss_mb, rss_mb, warehouse_rss_mb
 
 LATENCY_MS = 80.0
 FAULT_RATE = 0.02  # requests the simulator answers 5xx (the independent server: 2%)
@@ -122,7 +122,7 @@ class Timeline:
                         runner.bus.pending(Topic.FILES),
                         runner.progress.wallets_completed,
                         cpu_seconds(),
-                        rss_mb() + rss_mb(runner.warehouse.pid),  # the runner and its warehouse process
+                        rss_mb() + warehouse_rss_mb(runner),  # the runner and its warehouse process
                     )
                 )
 
@@ -201,7 +201,7 @@ def run_case(args: argparse.Namespace) -> int:
         **knobs,
     )
     db = directory / f"{args.case}.duckdb"
-    deps = bootstrap.embedded(settings, db=db, process=True)  # as `backfill run`: DuckDB in a process of its own
+    deps = bootstrap.embedded(settings, db=db, process=settings.warehouse_process)  # as `backfill run` opens it
     deps.warehouse.create_schema()
     # Trades only: markets and events spend requests on the same key, which would blur the figure.
     config = run_config(settings, new_run_id(), args.workers, lookups=False)
@@ -237,6 +237,7 @@ def run_case(args: argparse.Namespace) -> int:
             "part_pages": config.budget.max_pages,
             "max_in_flight": config.max_in_flight,
             "flush_files": config.flush_files,
+            "warehouse_process": settings.warehouse_process,
         },
         "seconds": probe.seconds,
         "calls": probe.calls,
@@ -384,10 +385,12 @@ def report_timeline(r: dict[str, Any], step: float = 5.0) -> None:
 
 def report_resources(r: dict[str, Any]) -> None:
     elapsed = r["elapsed"]
+    cpu = r["warehouse_cpu"]
+    own = f" its warehouse process {cpu:.1f} s ({cpu / elapsed:.0%}), " if r["config"]["warehouse_process"] else " "
     before, after = r["load_average"]
     print(
-        f"  CPU               runner {r['cpu']:.1f} s ({r['cpu'] / elapsed:.0%} of one core), its warehouse process"
-        f" {r['warehouse_cpu']:.1f} s ({r['warehouse_cpu'] / elapsed:.0%}), simulator"
+        f"  CPU               runner {r['cpu']:.1f} s ({r['cpu'] / elapsed:.0%} of one core),"
+        f"{own}simulator"
         f" {r['simulator']['cpu']:.1f} s ({r['simulator']['cpu'] / elapsed:.0%}); {CORES} cores,"
         f" load average {before:.1f} -> {after:.1f}{' (machine busy: figures disturbed)' if before > CORES else ''}"
     )
@@ -471,17 +474,18 @@ def benchmark(
         r = results[case.name]
         print(
             f"\n{case.name}: {len(case.wallets):,} wallets, {case.trades:,} trades ({r['config']['workers']} workers,"
-            f" parts of <= {r['config']['part_pages']} pages, <= {r['config']['max_in_flight']} wallets in flight)"
+            f" parts of <= {r['config']['part_pages']} pages, <= {r['config']['max_in_flight']} wallets in flight,"
+            f" DuckDB {'in a process of its own' if r['config']['warehouse_process'] else 'in the runner'})"
         )
         met = report_floor(case, r, WHALE_TARGET if case.name.endswith("whale-last") else NO_WHALE_TARGET)
         report_throughput(r)
         report_timeline(r)
         report_resources(r)
         exact = report_check(r)
-        print(
-            f"  peak RSS          {r['rss_peak_mb']:.0f} MB (runner {r['runner_rss_peak_mb']:.0f} MB + its warehouse"
-            f" process {r['warehouse_rss_peak_mb']:.0f} MB, each at its own peak)"
-        )
+        own = r["config"]["warehouse_process"]
+        runner, warehouse = r["runner_rss_peak_mb"], r["warehouse_rss_peak_mb"]
+        parts = f" (runner {runner:.0f} MB + its warehouse process {warehouse:.0f} MB)"
+        print(f"  peak RSS          {r['rss_peak_mb']:.0f} MB{parts if own else ''}")
         ok = ok and exact
         print(f"  verdict           {'exact' if exact else 'NOT EXACT'}; floor and 429 targets {verdict(met)}")
     print(f"\n{'all runs exact' if ok else 'A RUN FAILED OR WAS NOT EXACT'}")

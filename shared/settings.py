@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     max_pages_per_wallet: int = Field(
         100_000, ge=1, description="MAX_PAGES_PER_WALLET: a walk longer than this is a runaway (dead-lettered)"
     )
+    warehouse_process: bool = Field(
+        False,
+        description="WAREHOUSE_PROCESS: an embedded run's DuckDB file served by a process of its own; with more"
+        " --workers it drains a backlog faster, for ~30 MB more memory (docs/benchmarks.md)",
+    )
     split_windows: bool = Field(
         True, description="SPLIT_WINDOWS: fetch a big wallet as time windows in parallel (docs/design.md, Windows)"
     )

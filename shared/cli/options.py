@@ -139,7 +139,7 @@ def open_deps(settings: Settings, where: Target, mode: Mode) -> EmbeddedDeps:
             parts=where.parts,
             read_only=mode is Mode.READ,
             must_exist=mode is not Mode.CREATE,
-            process=mode is not Mode.READ,  # a run's DuckDB in a process of its own (WarehouseProcess)
+            process=settings.warehouse_process and mode is not Mode.READ,  # WarehouseProcess
         )
     except PipelineError as exc:
         raise fail(str(exc), 2 if isinstance(exc, ConfigurationError) else 1) from None

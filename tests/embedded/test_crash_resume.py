@@ -33,7 +33,7 @@ RUN_TIMEOUT = 240
 VERIFY = {"dome": verify_dome, "polymarket": verify_polymarket}
 
 
-def _env(sim, source: str) -> dict[str, str]:
+def _env(sim, source: str, own_process: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         TRADE_SOURCE=source,
@@ -47,6 +47,7 @@ def _env(sim, source: str) -> dict[str, str]:
         DOME_RATE_PER_10S="4000",
         FETCH_MAX_PAGES="2",  # many small parts: kills land between and inside them
         HTTP_MAX_ATTEMPTS="10",
+        WAREHOUSE_PROCESS=str(own_process).lower(),
     )
     return env
 
@@ -125,8 +126,10 @@ def _half_done_commit(log: Path, skip_lines: int) -> bool:
     return any("committed" in line and " 0 in progress" not in line for line in lines)
 
 
-@pytest.mark.parametrize("source", sorted(VERIFY))
-def test_sigkill_at_random_points_then_resume_is_exact(tmp_path, source):
+# Each source once, one with DuckDB in the runner and one with it in a process of its own (WAREHOUSE_PROCESS:
+# the SIGKILL of the runner takes that process down too, mid-transaction).
+@pytest.mark.parametrize(("source", "own_process"), [("dome", False), ("polymarket", True)])
+def test_sigkill_at_random_points_then_resume_is_exact(tmp_path, source, own_process):
     rng = random.Random(20261130)
     config = SimConfig(
         seed=11, size=20, whale_trades=100_000, latency_ms=20, error_5xx_rate=0.03, burst_429_rate=0.01,
@@ -139,7 +142,7 @@ def test_sigkill_at_random_points_then_resume_is_exact(tmp_path, source):
         counts = universe.export_ground_truth(truth, source=source)
         wallets = tmp_path / "wallets.txt"
         wallets.write_text("\n".join(counts) + "\n")
-        env = _env(sim, source)
+        env = _env(sim, source, own_process)
         stats = sim.state.stats
         total_pages = sum(n // 1000 + 1 for n in counts.values())
 
