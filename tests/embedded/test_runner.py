@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from shared import bootstrap
 from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.bootstrap import Overrides
-from shared.core.messages import FileReady
+from shared.core.messages import FileReady, WalletTask
 from shared.embedded.runner import EmbeddedRunner, RunConfig
 from shared.ports.publisher import Topic, publish_message
 from shared.settings import Settings
@@ -75,3 +75,34 @@ def test_the_loader_commits_at_most_the_warehouses_batch_rows_in_one_transaction
     assert any(len(rows) > 1 for rows in warehouse.commits)  # files are still grouped up to the limit
     status = deps.warehouse.status(datetime.now(UTC))
     assert status.by_status == {"complete": 8} and status.trades == 8 * 30
+
+
+def test_dispatch_comes_again_soon_only_when_it_could_find_work(tmp_path):
+    """The dispatcher's queries wait behind the loader's transactions: a dispatch every 0.25 s is for when
+    it could find something (the last one published, or a wallet completed since), and the workers may
+    soon run dry; otherwise every 2 s, or at once when nothing at all is queued."""
+    deps = bootstrap.embedded(Settings(), db=tmp_path / "w.duckdb", o=Overrides(source=FakeTradeSource({})))
+    deps.warehouse.create_schema()
+    config = RunConfig(run_id="r1", budget=budget(), lease_seconds=3600, workers=2, max_in_flight=5)
+    runner = EmbeddedRunner(config, deps)
+    assert not runner._dispatch_due(0.1, idle=True)  # never more often than every 0.25 s
+    assert runner._dispatch_due(0.3, idle=True)  # nothing queued: dispatch (and maybe end the run)
+
+    publish_message(deps.bus, Topic.WALLETS, WalletTask(run_id="r1", wallet="0x" + "1" * 40))
+    runner._last_published = False  # the last dispatch found nothing, and no wallet completed since
+    runner._completed_at_dispatch = runner.progress.wallets_completed
+    assert not runner._dispatch_due(0.3, idle=False)
+    assert not runner._dispatch_due(1.9, idle=False)
+    assert runner._dispatch_due(2.0, idle=False)  # but every 2 s still (retries, expired leases, lookups)
+
+    runner.progress.wallets_completed += 1  # a wallet completed: room under max_in_flight
+    assert runner._dispatch_due(0.3, idle=False)
+    runner._completed_at_dispatch = runner.progress.wallets_completed
+    runner._last_published = True  # the last dispatch published: there may be more
+    assert runner._dispatch_due(0.3, idle=False)
+
+    for i in range(2, 2 * config.workers + 1):  # the workers have enough queued: no need yet
+        publish_message(deps.bus, Topic.WALLETS, WalletTask(run_id="r1", wallet=f"0x{i:040x}"))
+    assert deps.bus.pending(Topic.WALLETS) >= 2 * config.workers
+    assert not runner._dispatch_due(0.3, idle=False)
+    deps.warehouse.close()
