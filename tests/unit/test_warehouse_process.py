@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from shared.adapters.local.warehouse_process import WarehouseProcess
+from shared.adapters.sql.dialect import Sql
 from shared.core.errors import SystemicError, WarehouseUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,3 +132,24 @@ def test_opening_a_file_another_warehouse_process_holds_fails_with_the_reason(tm
     with pytest.raises(SystemicError, match="is another backfill using it"):
         WarehouseProcess(tmp_path / "w.duckdb")
     assert time.monotonic() - started >= 4  # it waited for a killed run's process to let go first
+
+
+def test_a_call_interrupted_before_its_reply_ends_the_channel_it_never_answers_the_next_call(warehouse):
+    """A KeyboardInterrupt (here: an alarm's handler raising one) while the runner waits for a reply
+    leaves that reply unread; the next call must not take it for its own."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    slow = Sql("SELECT sum(hash(i)) AS n FROM range(3000000000) t(i)")  # seconds of work in the child
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            list(warehouse.query(slow))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(WarehouseUnavailable, match="closed"):
+        warehouse.in_flight(datetime.now(UTC))
+    assert _wait_gone(warehouse.pid), "the child outlived a channel that is out of step"

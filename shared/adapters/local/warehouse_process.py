@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -111,20 +112,39 @@ class WarehouseProcess(SqlWarehouse):
     # -- the channel ------------------------------------------------------------------------------------
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        payload = pickle.dumps((name, args, kwargs))  # an argument that does not pickle fails here, unsent
         with self._lock:
             if self._closed:
                 raise WarehouseUnavailable(f"the warehouse process of {self.path} is closed")
+            in_step = False
             try:
-                self._conn.send((name, args, kwargs))
-            except OSError as exc:
-                raise self._gone(exc) from None
-            return self._reply(name)
+                try:
+                    self._conn.send_bytes(payload)
+                    reply = self._conn.recv_bytes()
+                except (EOFError, OSError) as exc:
+                    raise self._gone(exc) from None
+                in_step = True
+            finally:
+                if not in_step and not self._closed:
+                    # Interrupted between the call and its reply (a KeyboardInterrupt, say): the reply may
+                    # still come, and the next call would read it as its own. The channel is done; so is
+                    # the child (a transaction it had open is rolled back, as after a kill).
+                    self._closed = True
+                    self._child.kill()
+        return self._answer(name, reply)
 
     def _reply(self, name: str) -> Any:
         try:
-            kind, value = self._conn.recv()
+            reply = self._conn.recv_bytes()
         except (EOFError, OSError) as exc:
             raise self._gone(exc) from None
+        return self._answer(name, reply)
+
+    def _answer(self, name: str, reply: bytes) -> Any:
+        try:
+            kind, value = pickle.loads(reply)
+        except Exception as exc:  # e.g. an error class this process cannot import
+            raise WarehouseUnavailable(f"the warehouse process's answer to {name} cannot be read: {exc}") from None
         if kind == "error":
             raise value
         return value
