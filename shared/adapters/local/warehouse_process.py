@@ -131,6 +131,7 @@ class WarehouseProcess(SqlWarehouse):
                     # the child (a transaction it had open is rolled back, as after a kill).
                     self._closed = True
                     self._child.kill()
+                    self._stop()
         return self._answer(name, reply)
 
     def _reply(self, name: str) -> Any:
@@ -155,6 +156,7 @@ class WarehouseProcess(SqlWarehouse):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 code = self._child.wait(timeout=2)
         self._closed = True
+        self._conn.close()
         return WarehouseUnavailable(
             f"the warehouse process of {self.path} ended (exit status {code}): {type(exc).__name__} {exc}"
         )
@@ -172,12 +174,14 @@ class WarehouseProcess(SqlWarehouse):
         atexit.unregister(self.close)
 
     def _stop(self) -> None:
+        """Our end closed (what was sent is still read; then the child sees the end and exits), then the
+        child waited for: a close folds the WAL into the file, which can take seconds."""
+        self._conn.close()
         try:
             self._child.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self._child.kill()
             self._child.wait()
-        self._conn.close()
 
     # -- what a dialect provides, and the port: each one call to the child -------------------------------
 
@@ -275,7 +279,9 @@ def _log_file() -> str | None:
 
 def _die_with_parent(parent: int) -> None:
     """SIGKILL this process when the one that started it dies (Linux), as a thread of one process would:
-    a killed runner must not leave its warehouse writing, or holding the file's lock."""
+    a killed runner must not leave its warehouse writing, or holding the file's lock. (Linux sends it
+    when the *thread* that started the child ends: WarehouseProcess is made on a thread that lives as
+    long as the run, the CLI's main thread.)"""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # it died before prctl took effect
