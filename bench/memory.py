@@ -20,6 +20,7 @@ when a run fails or is not exact.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,18 @@ def rss_mb(pid: int | str = "self") -> float:
     except (OSError, IndexError):
         return 0.0
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextlib.contextmanager
+def duckdb_connection(db: Path) -> Iterator[Any]:
+    """The finished run's file, for the check against the ground truth (the run has closed it)."""
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def warehouse_rss_mb(runner: Any) -> float:
@@ -110,11 +124,8 @@ def run_case(args: argparse.Namespace) -> int:
     runner.warehouse.close()  # waits for the warehouse process to end: its peak RSS is then counted
     runner_peak, warehouse_peak = peak_rss_mb(), children_peak_rss_mb()
     rss_peak = runner_peak + warehouse_peak  # before the check, which loads the ground truth into DuckDB
-    import duckdb
-
-    con = duckdb.connect(str(db))
-    check = (verify_polymarket if args.source == "polymarket" else verify_dome)(con, args.truth)
-    con.close()
+    with duckdb_connection(db) as con:
+        check = (verify_polymarket if args.source == "polymarket" else verify_dome)(con, args.truth)
     result = {
         "exit": code,
         "elapsed": elapsed,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
 import dataclasses
 import itertools
 import json
@@ -34,12 +33,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.memory import children_peak_rss_mb, rss_mb, warehouse_rss_mb
+from bench.memory import children_peak_rss_mb, duckdb_connection, rss_mb, warehouse_rss_mb
 
 LATENCY_MS = 80.0
 FAULT_RATE = 0.02  # requests the simulator answers 5xx (the independent server: 2%)
@@ -162,17 +160,6 @@ def peak_rss_mb() -> float:
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-@contextlib.contextmanager
-def duckdb_connection(db: Path) -> Iterator[Any]:
-    import duckdb
-
-    con = duckdb.connect(str(db))
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def cpu_seconds() -> float:

@@ -343,8 +343,8 @@ def embedded(
     """The embedded runner's graph: DuckDB at `db` with its parts folder beside it, or BigQuery with
     parts in `bigquery.bucket` (or the `parts` folder). The caller creates or checks the schema, and
     closes the warehouse. `process`: the DuckDB file is opened by a process of its own that serves this
-    one (`WarehouseProcess`, what a run uses: DuckDB there does not wait for the fetch workers' GIL);
-    otherwise in this process (DuckDB is imported only then)."""
+    one (`WarehouseProcess`, a write under WAREHOUSE_PROCESS=true: DuckDB there does not wait for the
+    fetch workers' GIL); otherwise in this process (DuckDB is imported only then)."""
     clock = o.clock or SystemClock()
     if bigquery is not None:
         warehouse: SqlWarehouse = o.warehouse or bigquery_warehouse(bigquery)
