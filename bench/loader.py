@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.memory import peak_rss_mb
 from shared.adapters.clock import SystemClock
 from shared.adapters.local.duckdb import DuckDBWarehouse
 from shared.adapters.local.files import LocalObjectStore
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = got[0]
     print(f"{args.case}: {len(batch)} parts in {transactions} transactions, {rows:,} rows in {elapsed:.1f} s")
     print(f"  loader      {rows / elapsed:,.0f} rows/s; {retries.count} out-of-memory retries")
-    print(f"  peak RSS    {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"  peak RSS    {peak_rss_mb():.0f} MB")
     exact = got == expected
     print(f"  same as the original: {'yes' if exact else 'NO'} (rows, keys, complete wallets: {got}; {expected})")
     return 0 if exact else 1

@@ -1,7 +1,7 @@
 """`make bench-memory`: the embedded run's peak memory against the wallet's size and the warehouse's.
 
 Each case is a fresh DuckDB file filled by `backfill run`'s own runner in a child process (so its peak
-RSS, `ru_maxrss`, is its own); the Dome simulator runs in this process, with no rate limit and no
+RSS, its VmHWM, is its own); the Dome simulator runs in this process, with no rate limit and no
 latency (memory, not throughput, is measured here):
 
   whale-last  the 108 largest ordinary wallets of a 1,500-wallet universe, then a 250,000-trade whale
@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -67,13 +66,21 @@ def warehouse_rss_mb(runner: Any) -> float:
     return rss_mb(pid) if pid is not None else 0.0
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident set since it started its program (Linux: VmHWM of /proc/<pid>/status).
+    Not `ru_maxrss`: across an exec that keeps the highest of the old address space too, so a case
+    started from the bench's process (the simulator's rows) would report that process's size."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
 
 
-def children_peak_rss_mb() -> float:
-    """The largest peak RSS of the ended child processes (here: the warehouse process)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def warehouse_peak_rss_mb(runner: Any) -> float:
+    """The peak RSS of the runner's warehouse process (asked before it ends); 0 when DuckDB runs in the runner."""
+    pid = getattr(runner.warehouse, "pid", None)
+    return peak_rss_mb(pid) if pid is not None else 0.0
 
 
 def run_case(args: argparse.Namespace) -> int:
@@ -121,8 +128,9 @@ def run_case(args: argparse.Namespace) -> int:
     memory = list(runner.warehouse.query(Sql("SELECT tag, memory_usage_bytes / 2^20 AS mb FROM duckdb_memory()")))
     duckdb_mb = sum(r["mb"] for r in memory)
     tags = sorted(((r["tag"], r["mb"]) for r in memory if r["mb"] > 1), key=lambda t: -t[1])
-    runner.warehouse.close()  # waits for the warehouse process to end: its peak RSS is then counted
-    runner_peak, warehouse_peak = peak_rss_mb(), children_peak_rss_mb()
+    warehouse_peak = warehouse_peak_rss_mb(runner)
+    runner.warehouse.close()
+    runner_peak = peak_rss_mb()
     rss_peak = runner_peak + warehouse_peak  # before the check, which loads the ground truth into DuckDB
     with duckdb_connection(db) as con:
         check = (verify_polymarket if args.source == "polymarket" else verify_dome)(con, args.truth)

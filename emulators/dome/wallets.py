@@ -123,6 +123,13 @@ class Seeded:
     def __init__(self, seed: int, markets: tuple[Market, ...], combo_mix: tuple[Market, ...]) -> None:
         self.seed, self.markets, self.combo_mix = seed, markets, combo_mix
         self._plans: dict[str, _Plan] = {}
+        self._kept: dict[str, list[Fill]] = {}
+
+    def keep(self, wallet: str) -> None:
+        """Compute the wallet's history once and answer from it from now on (`Universe.keep`)."""
+        wallet = wallet.lower()
+        if wallet in self._plans and wallet not in self._kept:
+            self._kept[wallet] = list(self.fills(wallet, 0, self.count(wallet)))
 
     def add(self, wallet: str, runs: tuple[Run, ...]) -> None:
         base = hashlib.blake2b(f"dome-sim|{self.seed}|{wallet}".encode(), digest_size=64)
@@ -142,10 +149,16 @@ class Seeded:
 
     def timestamp(self, wallet: str, i: int) -> int:
         plan, seg_no, seg = self._locate(wallet, i)
+        kept = self._kept.get(wallet.lower())
+        if kept is not None:
+            return kept[i].timestamp
         return timestamp_at(plan.base, seg_no, seg, i - seg.start)
 
     def fill(self, wallet: str, i: int) -> Fill:
         plan, seg_no, seg = self._locate(wallet, i)
+        kept = self._kept.get(wallet.lower())
+        if kept is not None:
+            return kept[i]
         chunk, slot = divmod(i - seg.start, CHUNK)
         return chunk_fills(plan.base, wallet.lower(), seg_no, seg, chunk, self._catalogue(seg), slot)[0]
 
@@ -154,6 +167,10 @@ class Seeded:
 
     def fills(self, wallet: str, start: int, stop: int) -> Iterator[Fill]:
         """Positions [start, stop) of a known wallet, a chunk at a time."""
+        kept = self._kept.get(wallet.lower())
+        if kept is not None:
+            yield from kept[max(0, start) : stop]
+            return
         i = max(0, start)
         while i < stop:
             plan, seg_no, seg = self._locate(wallet, i)

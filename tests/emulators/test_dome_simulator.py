@@ -670,3 +670,44 @@ def test_cli_exports_the_ground_truth(tmp_path: Path, universe: Universe, capsys
     assert cli_main(["--whale-trades", str(WHALE), "--export-ground-truth", str(path), "--export-only"]) == 0
     assert sum(1 for _ in path.open()) == sum(universe.count(w) for w in universe.wallets())
     assert "ground truth" in capsys.readouterr().out
+
+
+def test_kept_rows_answer_exactly_as_rows_computed_per_request(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Universe.keep` (what `make bench` does before its clock starts) changes what a page costs, not
+    what it says: the same pages, cursors and windows, also after an advance merges new fills in."""
+    import emulators.dome.wallets as wallets_module
+
+    computed, kept = make_client(), make_client()
+    u = kept.app.state.sim.universe
+    names = ("whale", "same_ts_boundary", "no_log_index", "partial_fills", "n1001")
+    wallets = [u.special[n] for n in names] + u.ordinary()[:5]
+    u.keep(wallets)
+    chunks = 0
+    real_chunk_fills = wallets_module.chunk_fills
+
+    def counted(*args: Any) -> Any:
+        nonlocal chunks
+        chunks += 1
+        return real_chunk_fills(*args)
+
+    monkeypatch.setattr(wallets_module, "chunk_fills", counted)
+
+    def same(**params: Any) -> None:
+        for wallet in wallets:
+            a, b = walk(computed, wallet, 1000, **params), walk(kept, wallet, 1000, **params)
+            assert (a.rows, a.pages) == (b.rows, b.pages), wallet
+
+    same()
+    rows = list(u.rows(u.special["same_ts_boundary"]))
+    same(start_time=rows[2100]["timestamp"], end_time=rows[100]["timestamp"])
+    for client in (computed, kept):
+        assert client.post("/_sim/advance", json={"seconds": 86_400}).status_code == 200
+    same()
+    # Only the computed universe computed its rows: the kept one answered from what it holds.
+    before = chunks
+    walk(kept, u.special["whale"], 1000)
+    assert chunks == before
+    walk(computed, u.special["whale"], 1000)
+    assert chunks > before
