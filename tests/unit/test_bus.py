@@ -1,6 +1,7 @@
 """The embedded bus keeps Pub/Sub's delivery rules: redeliver with back-off, dead-letter after N."""
 
 import itertools
+import threading
 
 from shared.adapters.local.bus import Bus
 from shared.core.errors import SourceUnavailable
@@ -54,3 +55,18 @@ def test_batch_get_returns_what_is_due():
     for i in range(5):
         bus.publish(Topic.FILES, str(i).encode(), {})
     assert [d.data for d in bus.get_batch(Topic.FILES, 3, 0)] == [b"0", b"1", b"2"]
+
+
+def test_batch_get_takes_what_is_due_without_waiting_to_fill_the_batch():
+    """The embedded loader asks for up to 50 files: it gets the two queued at once, not after `wait`
+    (its clock here never moves, so a get that waited to fill the batch would never return)."""
+    bus = Bus(RecordingLetters(), clock=FakeClock())
+    bus.publish(Topic.FILES, b"a", {})
+    bus.publish(Topic.FILES, b"b", {})
+    got: list[bytes] = []
+    getter = threading.Thread(
+        target=lambda: got.extend(d.data for d in bus.get_batch(Topic.FILES, 50, 5.0)), daemon=True
+    )
+    getter.start()
+    getter.join(10)
+    assert not getter.is_alive() and got == [b"a", b"b"]

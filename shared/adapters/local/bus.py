@@ -82,7 +82,10 @@ class Bus:
         return batch[0] if batch else None
 
     def get_batch(self, topic: Topic, max_items: int, wait: float) -> list[Delivery]:
-        """Up to max_items due messages; waits up to `wait` seconds for the first, then for more."""
+        """Up to max_items due messages: waits up to `wait` seconds for the first, then takes those due
+        with it and returns, without waiting for more. A consumer that keeps up gets small batches at
+        once; one that falls behind gets the backlog in one batch. (Waiting to fill a batch kept the
+        embedded loader idle for up to `wait` after every batch while files queued: the run's tail.)"""
         deadline = self.clock.monotonic() + wait
         out: list[Delivery] = []
         with self._cond:
@@ -93,6 +96,8 @@ class Bus:
                     out.append(heapq.heappop(queue))
                     self._outstanding[topic] = self._outstanding.get(topic, 0) + 1
                     continue
+                if out:
+                    break
                 remaining = deadline - now
                 if remaining <= 0:
                     break
