@@ -43,7 +43,7 @@ class RunConfig:
     workers: int = 8
     max_in_flight: int = 200
     flush_files: int = 50
-    flush_seconds: float = 0.5
+    flush_seconds: float = 0.05  # the loader's longest wait for a file before it looks again (and sees a stop)
     dispatch: bool = True  # False: only drain what is already queued (a dead-letter replay)
     lookups: LookupPolicy | None = None  # markets and events, scheduled with the wallets (None: not at all)
     sync: bool = False  # also sync every complete wallet not walked since the run started (`backfill sync`)
