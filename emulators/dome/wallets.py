@@ -169,6 +169,8 @@ class Seeded:
         """Positions [start, stop) of a known wallet, a chunk at a time."""
         kept = self._kept.get(wallet.lower())
         if kept is not None:
+            if max(0, start) < stop > len(kept):
+                raise IndexError(f"{wallet} has no row {len(kept)}")  # as `_locate` says it
             yield from kept[max(0, start) : stop]
             return
         i = max(0, start)
